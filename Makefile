@@ -1,0 +1,37 @@
+# dualwheel: `make demo` and `make test` are all a new user needs (both run `setup` first).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# uv itself is pinned in the lock (dev group), so `uv sync` keeps the copy it runs from.
+STAMP := $(VENV)/.dualwheel-synced
+LANDING ?= data/landing
+WAREHOUSE ?= warehouse/dualwheel.duckdb
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup demo test test-fast ui bench clean lint
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/uv || ($(PY) -m venv $(VENV) && $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION))
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --quiet --python $(BIN)/python
+	@touch $@
+	@echo "dualwheel installed in $(VENV) (CLI: $(BIN)/dualwheel)"
+
+demo: setup
+	$(BIN)/dualwheel demo --landing $(LANDING) --warehouse $(WAREHOUSE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: setup
+	$(BIN)/dualwheel ui --host 127.0.0.1 --port 3000
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .dagster_home dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*
