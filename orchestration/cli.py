@@ -1,0 +1,319 @@
+"""`dualwheel`: the command line for people and for cron-less servers.
+
+Every command prints one clear line plus a hint on error (the traceback only with --debug) and
+exits non-zero, so it can sit in a shell script or a CI job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class CliError(Exception):
+    """An error for the person at the terminal: a message and a hint, no traceback."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+# ---------------------------------------------------------------------------------------------
+# running Dagster jobs in-process
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    run_id: str
+    seconds: float
+    failed_checks: list[tuple[str, str]] = field(default_factory=list)  # (check, description)
+    warned_checks: list[tuple[str, str]] = field(default_factory=list)
+    passed_checks: int = 0
+    step_errors: list[tuple[str, str]] = field(default_factory=list)  # (step, message)
+    skipped_steps: list[str] = field(default_factory=list)
+
+
+def _load_definitions(settings, *, show_progress: bool):
+    settings.export_to_env()
+    os.environ["DUALWHEEL_PROGRESS"] = "1" if show_progress else "0"
+    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
+    from orchestration.definitions import defs
+
+    return defs()
+
+
+def _default_dagster_home() -> Path:
+    from orchestration.settings import PROJECT_ROOT
+
+    return PROJECT_ROOT / ".dagster_home"
+
+
+def _prepare_dagster_home(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # Telemetry off: Dagster would otherwise write under ~/.dagster and try the network.
+        config.write_text("telemetry:\n  enabled: false\n")
+
+
+def _step_error_message(event) -> str:
+    data = event.event_specific_data
+    error = getattr(data, "error", None)
+    if error is None:
+        return event.message or "failed"
+    # The user-facing cause is the innermost error; Dagster wraps it once or twice.
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return (error.message or "").strip()
+
+
+def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = True) -> RunOutcome:
+    import dagster as dg
+
+    from orchestration.partitions import range_tags
+
+    definitions = _load_definitions(settings, show_progress=show_progress)
+    job = definitions.resolve_job_def(job_name)
+    tags = range_tags(dates[0], dates[-1]) if dates else {}
+    started = time.perf_counter()
+    instance = dg.DagsterInstance.get()
+    result = job.execute_in_process(
+        instance=instance, tags=tags, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    outcome = RunOutcome(success=result.success, run_id=result.run_id, seconds=time.perf_counter() - started)
+    for event in result.all_events:
+        kind = event.event_type_value
+        if kind == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            if evaluation.passed:
+                outcome.passed_checks += 1
+                continue
+            description = evaluation.description or ""
+            if not description:
+                meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+                description = ", ".join(f"{k}={v}" for k, v in meta.items() if not str(k).startswith("dagster"))[:300]
+            severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+            (outcome.failed_checks if severity == "ERROR" else outcome.warned_checks).append((name, description))
+        elif kind == "STEP_FAILURE":
+            outcome.step_errors.append((event.step_key, _step_error_message(event)))
+        elif kind == "STEP_SKIPPED" or (kind == "ENGINE_EVENT" and "Not executing" in (event.message or "")):
+            outcome.skipped_steps.append(event.step_key or "")
+    return outcome
+
+
+def _report_outcome(outcome: RunOutcome, what: str) -> None:
+    for name, description in outcome.warned_checks:
+        print(f"  warn  {name}: {description}", file=sys.stderr)
+    if outcome.success:
+        return
+    lines = [f"{what} failed (run {outcome.run_id[:8]}, {outcome.seconds:.0f} s); the published warehouse is unchanged."]
+    for name, description in outcome.failed_checks:
+        lines.append(f"  check failed  {name}: {description}")
+    for step, message in outcome.step_errors:
+        if "blocking asset check" in message and outcome.failed_checks:
+            continue  # already listed above, with its figures
+        lines.append(f"  step failed   {step}: {message[:2000]}")
+    raise CliError("\n".join(lines), hint="fix the input named above (or the threshold) and run the same command again")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _settings(args):
+    from orchestration.settings import Settings
+
+    try:
+        return Settings.from_env(landing=getattr(args, "landing", None), warehouse=getattr(args, "warehouse", None),
+                                 max_reject_share=getattr(args, "max_reject_share", None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _landing_dates(settings) -> list[str]:
+    from ingestion.load import discover
+
+    if not settings.landing.is_dir():
+        raise CliError(f"{settings.landing}: landing folder not found",
+                       hint="point --landing (or DUALWHEEL_LANDING) at your exports, or run `dualwheel generate --out DIR`")
+    dates = [d.isoformat() for d in discover(settings.landing).dates]
+    if not dates:
+        raise CliError(f"{settings.landing}: no landing-date folders (YYYY-MM-DD/) found",
+                       hint="exports go in <landing>/<YYYY-MM-DD>/orders*.csv, follows*.csv, live_traffic*.csv")
+    if dates[0] < settings.partitions_start:
+        raise CliError(f"landing date {dates[0]} is before the first partition {settings.partitions_start}",
+                       hint=f"set DUALWHEEL_PARTITIONS_START={dates[0]} (or earlier)")
+    return dates
+
+
+def cmd_generate(args) -> int:
+    from ingestion.simulator import generate
+
+    out = Path(args.out)
+    summary = generate(out, days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
+                       progress=not args.quiet)
+    print(f"wrote {summary}" if not hasattr(summary, "describe") else summary.describe())
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from warehouse.publish import publish
+
+    settings = _settings(args)
+    dates = _landing_dates(settings)
+    print(f"ingesting {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} from {settings.landing}")
+    outcome = run_job("ingest_job", settings, dates, show_progress=not args.quiet)
+    _report_outcome(outcome, "ingestion")
+    import duckdb
+
+    with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        schemas = {s for (s,) in con.sql("select distinct schema_name from duckdb_tables()").fetchall()}
+        summary = con.sql(
+            "select export, count(*) files, sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
+            "from audit.ingested_files group by export order by export").fetchall()
+    published = publish(settings.work_db, settings.warehouse, run_id=outcome.run_id,
+                        schemas=tuple(s for s in ("raw", "audit", "marts") if s in schemas))
+    print(f"{'export':<14}{'files':>7}{'rows read':>12}{'accepted':>12}{'rejected':>10}")
+    for export, files, read, accepted, rejected in summary:
+        print(f"{export:<14}{files:>7}{read:>12,}{accepted:>12,}{rejected:>10,}")
+    print(f"published raw + audit to {published.path} in {outcome.seconds:.0f} s")
+    return 0
+
+
+def cmd_build(args) -> int:
+    settings = _settings(args)
+    dates = _landing_dates(settings)
+    print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
+    outcome = run_job("refresh_job", settings, dates, show_progress=not args.quiet)
+    _report_outcome(outcome, "build")
+    print(f"build succeeded in {outcome.seconds:.0f} s: {outcome.passed_checks} checks passed, "
+          f"{len(outcome.warned_checks)} warning(s); published {settings.warehouse}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from warehouse.headline import print_headline
+
+    settings = _settings(args)
+    if args.regenerate or not settings.landing.exists() or not any(settings.landing.iterdir()):
+        from ingestion.simulator import generate
+
+        print(f"generating sample exports (messy: Chinese headers, GBK, bad rows) into {settings.landing}")
+        generate(settings.landing, days=args.days, orders=args.orders, seed=args.seed, messy=True, progress=True)
+    cmd_build(args)
+    print_headline(settings.warehouse)
+    return 0
+
+
+def cmd_ui(args) -> int:
+    import subprocess
+
+    from orchestration.settings import PROJECT_ROOT
+
+    settings = _settings(args)
+    settings.export_to_env()
+    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
+    from orchestration.dbt_manifest import ensure_manifest
+
+    ensure_manifest()
+    dagster = Path(sys.executable).with_name("dagster")
+    print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    return subprocess.call([str(dagster), "dev", "-m", "orchestration.definitions", "-h", args.host,
+                            "-p", str(args.port)], cwd=PROJECT_ROOT)
+
+
+def _add_paths(parser: argparse.ArgumentParser, *, landing: bool = True, gate: bool = False) -> None:
+    if landing:
+        parser.add_argument("--landing", metavar="DIR",
+                            help="landing folder with accounts.csv and YYYY-MM-DD/ folders "
+                                 "(env DUALWHEEL_LANDING; default data/landing)")
+    parser.add_argument("--warehouse", metavar="FILE",
+                        help="published DuckDB file BI reads (env DUALWHEEL_WAREHOUSE; default warehouse/dualwheel.duckdb)")
+    if gate:
+        parser.add_argument("--max-reject-share", type=float, metavar="SHARE",
+                            help="fail when a landing date rejects more than this share of an export's rows "
+                                 "(env DUALWHEEL_MAX_REJECT_SHARE; default 0.05)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dualwheel",
+        description="Kuaishou live-commerce warehouse: public/private dual wheel (公私域双轮循环) analytics "
+                    "from raw exports to BI-ready DuckDB marts.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write realistic simulated Kuaishou exports into a landing folder",
+                         description="Write seeded, realistic Kuaishou exports (accounts, orders, follows, live traffic).")
+    gen.add_argument("--out", required=True, metavar="DIR", help="landing folder to write")
+    gen.add_argument("--days", type=int, default=180, help="number of landing dates (default 180, from 2026-01-01)")
+    gen.add_argument("--orders", type=int, default=100_000, help="orders to simulate (default 100,000)")
+    gen.add_argument("--seed", type=int, default=616, help="random seed (default 616)")
+    gen.add_argument("--messy", action="store_true",
+                     help="real-world mess: GBK/BOM, Chinese headers and values, ¥ money, mixed timestamps, "
+                          "split and parquet files, duplicates, PII columns and ~1%% invalid rows")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=cmd_generate)
+
+    ing = sub.add_parser("ingest", help="load every landing date into raw/audit (no marts)",
+                         description="Validate and load all exports into the raw and audit schemas, then publish them.")
+    _add_paths(ing, gate=True)
+    ing.set_defaults(func=cmd_ingest)
+
+    bld = sub.add_parser("build", help="ingest, build and test every mart, publish atomically",
+                         description="Run the whole refresh job headless: ingest every landing date, build and "
+                                     "test the dbt marts, run every gate, and publish only if all blocking checks pass.")
+    _add_paths(bld, gate=True)
+    bld.set_defaults(func=cmd_build)
+
+    demo = sub.add_parser("demo", help="generate sample exports, build everything, print the headline figures")
+    _add_paths(demo, gate=True)
+    demo.add_argument("--regenerate", action="store_true", help="overwrite the sample landing folder")
+    demo.add_argument("--days", type=int, default=180)
+    demo.add_argument("--orders", type=int, default=60_000)
+    demo.add_argument("--seed", type=int, default=616)
+    demo.set_defaults(func=cmd_demo)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI (lineage, materializations, checks, schedule)")
+    _add_paths(ui)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except CliError as exc:
+        print(f"dualwheel: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dualwheel: interrupted; the published warehouse is unchanged", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
+        if args.debug:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"dualwheel: error: {type(exc).__name__}: {first}", file=sys.stderr)
+        if not args.debug:
+            print("hint: run again with --debug for the full traceback", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The one Dagster code location: everything under orchestration/defs/, in-process executor.
+
+The in-process executor is deliberate: the multiprocess one re-imports everything per step
+(~10 s each on 2 cores) and its steps would fight over the working database's single write lock.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(executor=dg.in_process_executor),
+    )

@@ -1,0 +1,230 @@
+"""Ingestion assets: one per export, each a thin call into the `ingestion` library.
+
+The three daily exports are partitioned by landing date with a single-run backfill policy, so a
+backfill of 365 days is one run (one DuckDB connection, one dbt invocation) instead of 365.
+Each carries two blocking checks, evaluated in the same step so that nothing downstream (dbt,
+publishing) runs when either fails:
+- `<export>_pass_great_expectations`: the GX suite of the export on every batch loaded this run;
+- `<export>_reject_share_within_threshold`: no landing date rejects more than the allowed share.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from ingestion import gates
+from ingestion.load import discover, ensure_schema, ingest_landing_date, ingest_roster
+from orchestration.defs.resources import WarehouseResource
+from orchestration.partitions import landing_date_partitions
+from orchestration.settings import TIMEZONE
+
+DAILY_EXPORTS = ("orders", "follows", "live_traffic")
+OWNERS = ["team:data-engineering"]
+# The nightly export of day D lands early on D+1; 36 hours past the end of the newest landing
+# date means at least one nightly export is missing.
+FRESHNESS_HOURS = 36
+
+_DESCRIPTIONS = {
+    "orders": "Accepted order rows (订单) of every ingested file, one row per file row; deduplicated in dbt staging.",
+    "follows": "Accepted follow/unfollow events (粉丝关注) of every ingested file, one row per file row.",
+    "live_traffic": "Accepted live-traffic rows (直播流量来源): one row per live session, traffic source and file row.",
+    "accounts": "The account-matrix roster (账号矩阵) from the newest accounts file; one row per accepted roster row.",
+}
+
+
+def gx_check_name(export: str) -> str:
+    return f"{export}_pass_great_expectations"
+
+
+def reject_check_name(export: str) -> str:
+    return f"{export}_reject_share_within_threshold"
+
+
+def _ingest_metadata(results) -> dict:
+    statuses = Counter(r.status for r in results)
+    return {
+        "files_loaded": statuses.get("loaded", 0),
+        "files_replaced": statuses.get("replaced", 0),
+        "files_unchanged": statuses.get("unchanged", 0),
+        "rows_read": sum(r.rows_read for r in results if r.status != "unchanged"),
+        "rows_accepted": sum(r.rows_accepted for r in results if r.status != "unchanged"),
+        "rows_rejected": sum(r.rows_rejected for r in results if r.status != "unchanged"),
+    }
+
+
+def _table_metadata(con, export: str) -> dict:
+    rows, first, last = con.execute(
+        f"select count(*), min(_landing_date), max(_landing_date) from raw.{export}").fetchall()[0]
+    top = con.execute(
+        """select reason, count(*) n from (select unnest(reasons) reason from audit.rejected_rows where export = ?)
+           group by 1 order by n desc, reason limit 5""", [export]).fetchall()
+    meta = {"dagster/row_count": int(rows), "total_rejected_rows": int(sum(n for _, n in top) if top else 0)}
+    if first is not None:
+        meta["landing_dates"] = f"{first} .. {last}"
+    if top:
+        meta["top_reject_reasons"] = dg.MetadataValue.md(
+            "\n".join(f"- {gates.reason_kind(r)} … ×{n}" for r, n in top))
+    return meta
+
+
+def _run_great_expectations(con, export: str, changed_files: list[str], run_id: str):
+    """Validate every batch (landing date) that this run loaded or replaced; returns failures."""
+    if not changed_files:
+        return [], 0
+    from ingestion import quality  # GX costs 10–20 s to import: only pay it when there is data to check
+
+    frame = con.sql(
+        f"select * from raw.{export} where _source_file in (select unnest(?::varchar[]))",
+        params=[changed_files]).pl()
+    results = []
+    for (landing_date,), batch in frame.group_by("_landing_date", maintain_order=True):
+        results.extend(quality.validate_batch(export, batch, landing_date=landing_date))
+    quality.store_results(con, run_id, results)
+    failures = quality.blocking_failures(results)
+    if failures:
+        # A file that failed a blocking expectation must be validated again next run even if it
+        # has not changed, or the bad rows would slip through on a retry: forget its hash.
+        con.execute(
+            "update audit.ingested_files set sha256 = 'gx-failed' where path in (select unnest(?::varchar[]))",
+            [changed_files])
+    return failures, len(results)
+
+
+def _gate_results(con, export: str, warehouse: WarehouseResource, changed_files: list[str],
+                  run_id: str) -> list[dg.AssetCheckResult]:
+    failures, evaluated = _run_great_expectations(con, export, changed_files, run_id)
+    gx = dg.AssetCheckResult(
+        check_name=gx_check_name(export), passed=not failures, severity=dg.AssetCheckSeverity.ERROR,
+        description=("; ".join(f"{f.expectation} ({f.column_name or 'table'}): observed {f.observed_value}"
+                               for f in failures[:5]) or None),
+        metadata={"expectations_evaluated": evaluated, "failed_expectations": len(failures),
+                  "batches_validated": len(changed_files)})
+    violations = gates.reject_share_violations(con, export, warehouse.max_reject_share)
+    worst = max((v.share for v in violations), default=None)
+    reject = dg.AssetCheckResult(
+        check_name=reject_check_name(export), passed=not violations, severity=dg.AssetCheckSeverity.ERROR,
+        description=("\n".join(v.describe(warehouse.max_reject_share) for v in violations[:10]) or None),
+        metadata={"max_reject_share": warehouse.max_reject_share,
+                  "landing_dates_over_threshold": len(violations),
+                  "worst_reject_share": worst if worst is not None else 0.0})
+    return [gx, reject]
+
+
+def _gate_specs(export: str) -> list[dg.AssetCheckSpec]:
+    key = dg.AssetKey(["raw", export])
+    return [
+        dg.AssetCheckSpec(gx_check_name(export), asset=key, blocking=True,
+                          description=f"Every {export} batch ingested this run passes its Great Expectations suite "
+                                      "(error-severity expectations block the run)."),
+        dg.AssetCheckSpec(reject_check_name(export), asset=key, blocking=True,
+                          description=f"No landing date rejects more than the allowed share of {export} rows "
+                                      "(--max-reject-share / DUALWHEEL_MAX_REJECT_SHARE, default 5%)."),
+    ]
+
+
+def _progress(warehouse: WarehouseResource, total: int, label: str):
+    if not warehouse.show_progress:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="file", leave=False)
+    return bar, (lambda *_args, **_kw: bar.update(1))
+
+
+def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw", export],
+        name=export,
+        partitions_def=landing_date_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="ingestion",
+        kinds={"polars", "duckdb"},
+        owners=OWNERS,
+        description=_DESCRIPTIONS[export],
+        check_specs=_gate_specs(export),
+    )
+    def _daily_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
+        landing = discover(warehouse.landing_path)
+        wanted = set(context.partition_keys)
+        dates = [d for d in landing.dates if d.isoformat() in wanted]
+        results = []
+        n_files = sum(len(landing.files(d, export)) for d in dates)
+        bar, tick = _progress(warehouse, n_files, f"ingest {export}")
+        try:
+            with warehouse.connect() as con:
+                ensure_schema(con)
+                for landing_date in dates:
+                    results.extend(ingest_landing_date(con, warehouse.landing_path, landing_date,
+                                                       exports=[export], progress=tick))
+                changed = [r.source_file for r in results if r.status != "unchanged"]
+                checks = _gate_results(con, export, warehouse, changed, context.run_id or uuid.uuid4().hex)
+                table_meta = _table_metadata(con, export)
+        finally:
+            if bar is not None:
+                bar.close()
+        if not dates:
+            context.log.warning(f"no {export} files under {warehouse.landing_path} for partitions "
+                                f"{min(wanted)} .. {max(wanted)}")
+        yield dg.MaterializeResult(metadata={**_ingest_metadata(results), **table_meta,
+                                             "landing_dates_in_run": len(dates)})
+        yield from checks
+
+    return _daily_export
+
+
+orders = build_daily_export_asset("orders")
+follows = build_daily_export_asset("follows")
+live_traffic = build_daily_export_asset("live_traffic")
+
+
+@dg.asset(
+    key=["raw", "accounts"],
+    group_name="ingestion",
+    kinds={"polars", "duckdb"},
+    owners=OWNERS,
+    description=_DESCRIPTIONS["accounts"],
+    check_specs=[dg.AssetCheckSpec(gx_check_name("accounts"), asset=dg.AssetKey(["raw", "accounts"]),
+                                   blocking=True, description="The roster passes its Great Expectations suite.")],
+)
+def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
+    with warehouse.connect() as con:
+        ensure_schema(con)
+        result = ingest_roster(con, warehouse.landing_path)
+        if result is None:
+            context.log.warning(f"no accounts roster under {warehouse.landing_path}: every account will be (unmapped)")
+        changed = [result.source_file] if result is not None and result.status != "unchanged" else []
+        failures, evaluated = _run_great_expectations(con, "accounts", changed, context.run_id)
+        meta = _table_metadata(con, "accounts")
+    yield dg.MaterializeResult(metadata={**_ingest_metadata([result] if result else []), **meta})
+    yield dg.AssetCheckResult(
+        check_name=gx_check_name("accounts"), passed=not failures, severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(f"{f.expectation}: observed {f.observed_value}" for f in failures[:5]) or None,
+        metadata={"expectations_evaluated": evaluated, "failed_expectations": len(failures)})
+
+
+def newest_landing_date(landing_dates: list[date]) -> date | None:
+    return max(landing_dates, default=None)
+
+
+@dg.asset_check(asset=dg.AssetKey(["raw", "orders"]), blocking=False,
+                description=f"A new landing date arrived within {FRESHNESS_HOURS} hours (warn only).")
+def landing_is_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    landing = discover(warehouse.landing_path)
+    newest = newest_landing_date(list(landing.dates))
+    now = datetime.now(ZoneInfo(TIMEZONE)).replace(tzinfo=None)
+    if newest is None:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"no landing-date folder under {warehouse.landing_path}")
+    # Day D's data is complete at the end of D (local time).
+    age_hours = (now - datetime.combine(newest + timedelta(days=1), datetime.min.time())).total_seconds() / 3600
+    return dg.AssetCheckResult(
+        passed=age_hours <= FRESHNESS_HOURS, severity=dg.AssetCheckSeverity.WARN,
+        description=None if age_hours <= FRESHNESS_HOURS else
+        f"newest landing date {newest} is {age_hours:.0f} h old (> {FRESHNESS_HOURS} h): is the nightly export missing?",
+        metadata={"newest_landing_date": newest.isoformat(), "hours_since_newest_landing_date": round(age_hours, 1)})

@@ -1,0 +1,70 @@
+"""Resources shared by every asset: where the files are, and the dbt CLI."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The landing folder, the working database runs write into, and the published file BI reads.
+
+    Defaults come from the environment (see orchestration/settings.py), so the UI, the daemon
+    and the CLI point at the same files."""
+
+    landing: str
+    warehouse: str
+    max_reject_share: float
+    show_progress: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, show_progress: bool = False) -> "WarehouseResource":
+        return cls(landing=str(settings.landing), warehouse=str(settings.warehouse),
+                   max_reject_share=settings.max_reject_share, show_progress=show_progress)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(landing=self.landing, warehouse=self.warehouse,
+                                 max_reject_share=self.max_reject_share)
+
+    @property
+    def landing_path(self) -> Path:
+        return Path(self.landing)
+
+    @property
+    def work_db(self) -> Path:
+        return self.settings.work_db
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the working database, closed on exit: dbt runs in a subprocess right
+        after the ingestion steps and needs the file's single write lock."""
+        path = self.work_db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise RuntimeError(
+                f"{path}: the working database is locked by another process ({exc}). "
+                "Another dualwheel run is probably in progress; wait for it or stop it.") from None
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    settings = Settings.from_env()
+    settings.export_to_env()
+    return dg.Definitions(resources={
+        "warehouse": WarehouseResource.from_settings(settings),
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+    })

@@ -1,0 +1,83 @@
+"""Where things live, resolved once from the environment so that the CLI, the Dagster UI and the
+nightly daemon all agree on the same files.
+
+| setting | env variable | default |
+|---|---|---|
+| landing folder | DUALWHEEL_LANDING | data/landing |
+| published warehouse (what BI reads) | DUALWHEEL_WAREHOUSE | warehouse/dualwheel.duckdb |
+| reject-share gate | DUALWHEEL_MAX_REJECT_SHARE | 0.05 |
+| first landing-date partition | DUALWHEEL_PARTITIONS_START | 2024-01-01 |
+
+Relative paths are taken from the project root, not the current directory, because `dagster dev`
+and the daemon start code servers in directories of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DEFAULT_LANDING = "data/landing"
+DEFAULT_WAREHOUSE = "warehouse/dualwheel.duckdb"
+DEFAULT_MAX_REJECT_SHARE = 0.05
+# Landing-date partitions need a fixed first day; two years back covers a brand's history
+# without making the partition list in the UI unwieldy (~1,000 keys).
+DEFAULT_PARTITIONS_START = "2024-01-01"
+TIMEZONE = "Asia/Shanghai"
+
+
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (PROJECT_ROOT / candidate)
+
+
+def work_db_for(warehouse: Path) -> Path:
+    """The working database that runs write into; BI never opens it.
+
+    It sits beside the published file (same filesystem, so the final os.replace is atomic) and
+    keeps raw/staging/intermediate state between runs, which is what lets a nightly run ingest
+    only new files."""
+    return warehouse.with_name(warehouse.stem + ".work.duckdb")
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing: Path
+    warehouse: Path
+    max_reject_share: float
+    partitions_start: str
+
+    @property
+    def work_db(self) -> Path:
+        return work_db_for(self.warehouse)
+
+    @classmethod
+    def from_env(cls, *, landing: str | None = None, warehouse: str | None = None,
+                 max_reject_share: float | None = None) -> "Settings":
+        share = max_reject_share
+        if share is None:
+            raw_share = os.environ.get("DUALWHEEL_MAX_REJECT_SHARE", str(DEFAULT_MAX_REJECT_SHARE))
+            try:
+                share = float(raw_share)
+            except ValueError:
+                raise ValueError(f"DUALWHEEL_MAX_REJECT_SHARE must be a number in [0, 1], got {raw_share!r}") from None
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"the maximum reject share must be in [0, 1], got {share}")
+        return cls(
+            landing=_resolve(landing or os.environ.get("DUALWHEEL_LANDING", DEFAULT_LANDING)),
+            warehouse=_resolve(warehouse or os.environ.get("DUALWHEEL_WAREHOUSE", DEFAULT_WAREHOUSE)),
+            max_reject_share=share,
+            partitions_start=os.environ.get("DUALWHEEL_PARTITIONS_START", DEFAULT_PARTITIONS_START),
+        )
+
+    def export_to_env(self) -> None:
+        """Make these settings visible to everything this process starts (dbt subprocesses,
+        Dagster code servers)."""
+        os.environ["DUALWHEEL_LANDING"] = str(self.landing)
+        os.environ["DUALWHEEL_WAREHOUSE"] = str(self.warehouse)
+        os.environ["DUALWHEEL_MAX_REJECT_SHARE"] = repr(self.max_reject_share)
+        os.environ["DUALWHEEL_DB_PATH"] = str(self.work_db)
