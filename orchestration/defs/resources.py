@@ -1,7 +1,8 @@
 """Resources shared by every asset: where the files are, and the dbt CLI."""
 
-from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -65,6 +66,10 @@ def resources() -> dg.Definitions:
     settings = Settings.from_env()
     settings.export_to_env()
     return dg.Definitions(resources={
-        "warehouse": WarehouseResource.from_settings(settings),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+        "warehouse": WarehouseResource.from_settings(
+            settings, show_progress=os.environ.get("DUALWHEEL_PROGRESS") == "1"),
+        # The venv's dbt, not whatever is on PATH: the Dagster UI may be started from a shell
+        # where .venv/bin is not on PATH.
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
+                              dbt_executable=str(Path(sys.executable).with_name("dbt"))),
     })

@@ -5,7 +5,6 @@ single-run backfill policy), the dbt build with its tests, and publishing. Runs 
 as partition-range tags.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -8,7 +8,6 @@ publishing) runs when either fails:
 - `<export>_reject_share_within_threshold`: no landing date rejects more than the allowed share.
 """
 
-from __future__ import annotations
 
 import uuid
 from collections import Counter
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ingestion import gates
+from ingestion.errors import FilesRejected
 from ingestion.load import discover, ensure_schema, ingest_landing_date, ingest_roster
 from orchestration.defs.resources import WarehouseResource
 from orchestration.partitions import landing_date_partitions
@@ -134,13 +134,12 @@ def _progress(warehouse: WarehouseResource, total: int, label: str):
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=label, unit="file", leave=False)
-    return bar, (lambda *_args, **_kw: bar.update(1))
+    return bar, (lambda *_args: bar.update(1))
 
 
 def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", export],
-        name=export,
         partitions_def=landing_date_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="ingestion",
@@ -153,16 +152,22 @@ def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
         landing = discover(warehouse.landing_path)
         wanted = set(context.partition_keys)
         dates = [d for d in landing.dates if d.isoformat() in wanted]
-        results = []
-        n_files = sum(len(landing.files(d, export)) for d in dates)
+        results, rejected_files = [], []
+        n_files = sum(len(landing.dates[d].get(export, ())) for d in dates)
         bar, tick = _progress(warehouse, n_files, f"ingest {export}")
         try:
             with warehouse.connect() as con:
                 ensure_schema(con)
                 for landing_date in dates:
-                    results.extend(ingest_landing_date(con, warehouse.landing_path, landing_date,
-                                                       exports=[export], progress=tick))
-                changed = [r.source_file for r in results if r.status != "unchanged"]
+                    try:
+                        results.extend(ingest_landing_date(con, warehouse.landing_path, landing_date,
+                                                           exports=[export], progress=tick))
+                    except FilesRejected as exc:  # keep going: one run should name every bad file
+                        rejected_files.extend(exc.errors)
+                        results.extend(getattr(exc.summary, "files", None) or [])
+                if rejected_files:
+                    raise FilesRejected(rejected_files)
+                changed = [r.path for r in results if r.status != "unchanged"]
                 checks = _gate_results(con, export, warehouse, changed, context.run_id or uuid.uuid4().hex)
                 table_meta = _table_metadata(con, export)
         finally:
@@ -198,7 +203,7 @@ def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
         result = ingest_roster(con, warehouse.landing_path)
         if result is None:
             context.log.warning(f"no accounts roster under {warehouse.landing_path}: every account will be (unmapped)")
-        changed = [result.source_file] if result is not None and result.status != "unchanged" else []
+        changed = [result.path] if result is not None and result.status != "unchanged" else []
         failures, evaluated = _run_great_expectations(con, "accounts", changed, context.run_id)
         meta = _table_metadata(con, "accounts")
     yield dg.MaterializeResult(metadata={**_ingest_metadata([result] if result else []), **meta})
@@ -208,7 +213,7 @@ def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
         metadata={"expectations_evaluated": evaluated, "failed_expectations": len(failures)})
 
 
-def newest_landing_date(landing_dates: list[date]) -> date | None:
+def newest_landing_date(landing_dates: list[date]) -> "date | None":
     return max(landing_dates, default=None)
 
 

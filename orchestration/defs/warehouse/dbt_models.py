@@ -5,7 +5,6 @@ model). Error-severity dbt tests fail the step, which stops publishing; warn-sev
 in the UI as failed-with-warning checks and block nothing.
 """
 
-from __future__ import annotations
 
 import os
 from typing import Any, Mapping

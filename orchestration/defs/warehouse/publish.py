@@ -1,6 +1,5 @@
 """The published warehouse: the file BI reads, replaced atomically once every blocking check passed."""
 
-from __future__ import annotations
 
 from pathlib import Path
 
