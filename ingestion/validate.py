@@ -1,0 +1,264 @@
+"""Row validation: parse a frame of contract strings into canonical values, with every reason.
+
+In the spirit of dataframely's ``filter()``: one pass of Polars expressions yields the accepted
+rows (typed, in the raw table's column order) and the rejected rows with *all* their reasons.
+Every rule is derived from the declarative specs in ``contract.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from .contract import Column, Export
+
+#: Asia/Shanghai has been UTC+08:00 without DST since 1991, so a fixed offset converts exactly for
+#: every date live commerce can have, and needs no time zone database.
+SHANGHAI_UTC_OFFSET_MINUTES = 8 * 60
+
+MONEY_DTYPE = pl.Decimal(18, 2)
+TIMESTAMP_DTYPE = pl.Datetime("us")
+
+# Integers are plain digits; a leading minus still parses so that "-3" is reported as below the
+# minimum rather than as garbage. 18 digits always fit in BIGINT.
+_INTEGER_RE = r"^-?\d{1,18}$"
+# ¥/￥, thousands commas in groups of three, at most 2 decimals; the sign may precede or follow ¥.
+_MONEY_RE = r"^-?(?:[¥￥]\s*)?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?$"
+# DECIMAL(18,2) holds 16 integer digits.
+_MONEY_MAX_INT_DIGITS = 16
+# YYYY-MM-DD or YYYY/MM/DD, then ' ' or 'T', HH:MM:SS, optional fraction, optional Z/±hh:mm.
+# Seconds stop at 59: chrono would otherwise roll a leap second into the next minute.
+_TIMESTAMP_RE = (
+    r"^\d{4}(?:-\d{2}-\d{2}|/\d{2}/\d{2})[Tt ]\d{2}:[0-5]\d:[0-5]\d"
+    r"(?:\.\d{1,9})?\s?(?:[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?$"
+)
+_OFFSET_RE = r"([Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_DATE_RE = r"^\d{4}(?:-\d{2}-\d{2}|/\d{2}/\d{2})$"
+# Reasons quote the offending value; long garbage is cut so reasons stay short.
+_QUOTE_MAX_CHARS = 40
+
+REJECTED_SCHEMA: dict[str, pl.DataType] = {
+    "export": pl.String(),
+    "source_file": pl.String(),
+    "row_number": pl.Int64(),
+    "reasons": pl.List(pl.String()),
+    "raw_record": pl.String(),
+    "landing_date": pl.Date(),
+}
+
+_ROW = "_row_number"
+
+
+def _t(name: str) -> str:
+    return f"__t__{name}"
+
+
+def _p(name: str) -> str:
+    return f"__p__{name}"
+
+
+def output_dtype(col: Column) -> pl.DataType:
+    return {
+        "text": pl.String(),
+        "enum": pl.String(),
+        "integer": pl.Int64(),
+        "money": MONEY_DTYPE,
+        "timestamp": TIMESTAMP_DTYPE,
+        "date": pl.Date(),
+    }[col.kind]
+
+
+def raw_schema(export: Export) -> dict[str, pl.DataType]:
+    """Polars schema of the accepted frame, i.e. of the raw table."""
+    schema = {c.name: output_dtype(c) for c in export.columns}
+    schema.update({"_source_file": pl.String(), "_landing_date": pl.Date(), "_row_number": pl.Int64()})
+    return schema
+
+
+def _quoted(t: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(t.str.len_chars() > _QUOTE_MAX_CHARS)
+        .then(t.str.slice(0, _QUOTE_MAX_CHARS) + pl.lit("…"))
+        .otherwise(t)
+    )
+
+
+def parse_money(t: pl.Expr) -> pl.Expr:
+    """Trimmed money string -> DECIMAL(18,2), null when it is not a money amount.
+
+    Validated by regex, stripped to canonical "-1299.5" and cast string -> decimal, which is
+    exact: a float never touches the amount.
+    """
+    canonical = t.str.replace_all(r"[¥￥,\s]", "")
+    ok = (
+        t.str.contains(_MONEY_RE)
+        # "-¥-5" passes the pattern's two optional signs; the digit limit keeps DECIMAL(18,2).
+        & canonical.str.contains(rf"^-?\d{{1,{_MONEY_MAX_INT_DIGITS}}}(?:\.\d+)?$")
+    )
+    return pl.when(ok).then(canonical).cast(MONEY_DTYPE, strict=False)
+
+
+def parse_timestamp(t: pl.Expr) -> pl.Expr:
+    """Trimmed timestamp string -> naive Asia/Shanghai local timestamp (µs), null if unparsable.
+
+    Once the regex has checked the shape, the first 19 characters are the date and time in fixed
+    width; only the short tail (fraction, offset) needs regex work. This keeps the common case
+    (no tail) near the cost of a single strptime.
+    """
+    ok = t.str.contains(_TIMESTAMP_RE)
+    core = t.str.slice(0, 19).str.replace_many(["/", "T", "t"], ["-", " ", " "])
+    tail = t.str.slice(19)
+    # strict=False: impossible dates (02-30) and hours (24) come back null -> "not a timestamp".
+    naive = pl.when(ok).then(core).str.strptime(TIMESTAMP_DTYPE, "%Y-%m-%d %H:%M:%S", strict=False)
+    # Fractions beyond microseconds are truncated: TIMESTAMP holds µs.
+    micros = tail.str.extract(r"^\.(\d{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64, strict=False)
+    off = tail.str.extract(_OFFSET_RE, 1).str.replace(":", "", literal=True)
+    off_minutes = (
+        pl.when(off.str.to_uppercase() == "Z")
+        .then(pl.lit(0, pl.Int64))
+        .otherwise(
+            (
+                off.str.slice(1, 2).cast(pl.Int64, strict=False) * 60
+                + off.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+            )
+            * pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+        )
+    )
+    shift = pl.duration(
+        minutes=pl.lit(SHANGHAI_UTC_OFFSET_MINUTES, pl.Int64) - off_minutes.fill_null(
+            SHANGHAI_UTC_OFFSET_MINUTES
+        ),
+        microseconds=micros.fill_null(0),
+    )
+    return naive + shift
+
+
+def parse_date(t: pl.Expr) -> pl.Expr:
+    ok = t.str.contains(_DATE_RE)
+    return (
+        pl.when(ok)
+        .then(t.str.replace_all("/", "-", literal=True))
+        .str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    )
+
+
+def parse_column(col: Column, t: pl.Expr) -> pl.Expr:
+    """Typed value of a trimmed column: null when empty or unparsable, the default when empty."""
+    if col.kind == "text":
+        parsed = t
+    elif col.kind == "enum":
+        parsed = t.str.to_lowercase().replace_strict(
+            col.alias_map(), default=None, return_dtype=pl.String
+        )
+    elif col.kind == "integer":
+        parsed = pl.when(t.str.contains(_INTEGER_RE)).then(t).cast(pl.Int64, strict=False)
+    elif col.kind == "money":
+        parsed = parse_money(t)
+    elif col.kind == "timestamp":
+        parsed = parse_timestamp(t)
+    elif col.kind == "date":
+        parsed = parse_date(t)
+    else:  # pragma: no cover - guarded by the Kind literal
+        raise ValueError(col.kind)
+    if col.default is not None:
+        default = parse_column(Column(col.name, (), col.kind, False, col.values), pl.lit(col.default))
+        parsed = pl.when(t.is_null()).then(default).otherwise(parsed)
+    return parsed
+
+
+_NOT_A = {
+    "integer": "not an integer",
+    "money": "not a money amount",
+    "timestamp": "not a timestamp",
+    "date": "not a date",
+}
+
+
+def column_reasons(col: Column) -> list[pl.Expr]:
+    """Reason expressions for one column: a message where the row breaks a rule, else null."""
+    t, p = pl.col(_t(col.name)), pl.col(_p(col.name))
+    out: list[pl.Expr] = []
+    if col.required:
+        out.append(pl.when(t.is_null()).then(pl.lit(f"{col.name}: required value empty")))
+    # Optional or not, a non-empty value must parse (contract 6).
+    if col.kind == "enum":
+        msg = pl.format(f"{col.name}: unknown value '{{}}'", _quoted(t))
+        out.append(pl.when(t.is_not_null() & p.is_null()).then(msg))
+    elif col.kind in _NOT_A:
+        msg = pl.format(f"{col.name}: {_NOT_A[col.kind]} ('{{}}')", _quoted(t))
+        out.append(pl.when(t.is_not_null() & p.is_null()).then(msg))
+    if col.minimum is not None:
+        out.append(pl.when(p < col.minimum).then(pl.lit(f"{col.name} < {col.minimum}")))
+    return out
+
+
+def validate_frame(
+    frame: pl.DataFrame,
+    export: Export,
+    *,
+    source_file: str,
+    landing_date: dt.date | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a frame of contract strings into (accepted, rejected).
+
+    `frame` holds every contract column of `export` as String (values as read: untrimmed, null
+    where the file has no value) and `_row_number` (1-based data-row number). Accepted rows come
+    back typed in the raw table's column order; rejected rows as in ``REJECTED_SCHEMA`` with
+    raw_record = JSON of the contract columns as read. Blank rows are dropped, so the rows read
+    are exactly accepted + rejected.
+    """
+    names = export.column_names
+    missing = [n for n in (*names, _ROW) if n not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks columns {missing}")
+
+    def trimmed(name: str) -> pl.Expr:
+        return pl.col(_t(name))
+
+    def parsed(name: str) -> pl.Expr:
+        return pl.col(_p(name))
+
+    reasons: list[pl.Expr] = []
+    for col in export.columns:
+        reasons.extend(column_reasons(col))
+    # A rule compares parsed values, which are null when a part did not parse: fill_null(False)
+    # keeps those rows to their parse reasons instead of adding a misleading second one.
+    reasons.extend(
+        pl.when(rule.violation(trimmed, parsed).fill_null(False)).then(pl.lit(rule.reason))
+        for rule in export.rules
+    )
+
+    stripped = [pl.col(n).str.strip_chars() for n in names]
+    annotated = (
+        frame.lazy()
+        .with_columns(
+            pl.when(s == "").then(None).otherwise(s).alias(_t(n)) for s, n in zip(stripped, names)
+        )
+        # Rows with every contract field empty are not data rows: blank lines, Excel's trailing
+        # ',,,,' rows. They are neither counted nor quarantined; row numbers keep file positions.
+        .filter(~pl.all_horizontal(pl.col(_t(n)).is_null() for n in names))
+        .with_columns(parse_column(c, pl.col(_t(c.name))).alias(_p(c.name)) for c in export.columns)
+        .with_columns(
+            pl.concat_list(reasons).list.drop_nulls().alias("__reasons"),
+        )
+        .with_columns((pl.col("__reasons").list.len() == 0).alias("__ok"))
+        .collect()
+    )
+
+    lit_date = pl.lit(landing_date, dtype=pl.Date)
+    accepted = annotated.filter(pl.col("__ok")).select(
+        *(pl.col(_p(c.name)).cast(output_dtype(c)).alias(c.name) for c in export.columns),
+        pl.lit(source_file, dtype=pl.String).alias("_source_file"),
+        lit_date.alias("_landing_date"),
+        pl.col(_ROW).cast(pl.Int64).alias("_row_number"),
+    )
+    rejected = annotated.filter(~pl.col("__ok")).select(
+        pl.lit(export.name, dtype=pl.String).alias("export"),
+        pl.lit(source_file, dtype=pl.String).alias("source_file"),
+        pl.col(_ROW).cast(pl.Int64).alias("row_number"),
+        pl.col("__reasons").cast(pl.List(pl.String)).alias("reasons"),
+        pl.struct(*(pl.col(n) for n in names)).struct.json_encode().alias("raw_record"),
+        lit_date.alias("landing_date"),
+    )
+    return accepted, rejected
