@@ -1,0 +1,32 @@
+-- grain: account_id — every account seen in counted orders, follows or live sessions
+with
+
+counted_orders as (
+
+    select * from {{ ref('int_orders_counted') }}
+
+),
+
+follows as (
+
+    select * from {{ ref('stg_follows') }}
+
+),
+
+live_sessions as (
+
+    select * from {{ ref('int_live_sessions') }}
+
+),
+
+seen as (
+
+    select account_id from counted_orders
+    union
+    select account_id from follows
+    union
+    select account_id from live_sessions
+
+)
+
+select account_id from seen
