@@ -7,6 +7,7 @@ exits non-zero, so it can sit in a shell script or a CI job.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -37,6 +38,11 @@ class RunOutcome:
     passed_checks: int = 0
     step_errors: list[tuple[str, str]] = field(default_factory=list)  # (step, message)
     skipped_steps: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    log_file: Path | None = None
+
+    def stages(self) -> str:
+        return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.step_seconds.items())
 
 
 def _load_definitions(settings, *, show_progress: bool):
@@ -84,10 +90,18 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
     tags = range_tags(dates[0], dates[-1]) if dates else {}
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    result = job.execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
-    outcome = RunOutcome(success=result.success, run_id=result.run_id, seconds=time.perf_counter() - started)
+    # dagster-dbt echoes dbt's whole log to stdout; keep it in a file and show only the outcome.
+    log_file = settings.warehouse.parent / "logs" / f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    outcome = RunOutcome(success=result.success, run_id=result.run_id, seconds=time.perf_counter() - started,
+                         log_file=log_file)
+    for stats in instance.get_run_step_stats(result.run_id):
+        if stats.start_time and stats.end_time:
+            outcome.step_seconds[stats.step_key] = stats.end_time - stats.start_time
     for event in result.all_events:
         kind = event.event_type_value
         if kind == "ASSET_CHECK_EVALUATION":
@@ -121,6 +135,8 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
         if "blocking asset check" in message and outcome.failed_checks:
             continue  # already listed above, with its figures
         lines.append(f"  step failed   {step}: {message[:2000]}")
+    if outcome.log_file is not None:
+        lines.append(f"  full log: {outcome.log_file}")
     raise CliError("\n".join(lines), hint="fix the input named above (or the threshold) and run the same command again")
 
 
@@ -196,6 +212,7 @@ def cmd_build(args) -> int:
     _report_outcome(outcome, "build")
     print(f"build succeeded in {outcome.seconds:.0f} s: {outcome.passed_checks} checks passed, "
           f"{len(outcome.warned_checks)} warning(s); published {settings.warehouse}")
+    print(f"  stages: {outcome.stages()}")
     return 0
 
 

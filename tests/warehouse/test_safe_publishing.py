@@ -1,0 +1,242 @@
+"""A failed check never reaches BI, and BI never blocks a run — with real processes, no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env, run_cli, sha256_of
+
+pytestmark = pytest.mark.slow
+
+MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
+         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, small_clean_landing):
+    """One successful build that later tests start from (copied, never changed in place)."""
+    base = tmp_path_factory.mktemp("built")
+    landing = base / "landing"
+    shutil.copytree(small_clean_landing, landing)
+    warehouse = base / "wh" / "dualwheel.duckdb"
+    env = cli_env(base)
+    run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env, check=True)
+    return base, landing, warehouse
+
+
+@pytest.fixture
+def workspace(built, tmp_path):
+    base, landing, warehouse = built
+    shutil.copytree(landing, tmp_path / "landing")
+    shutil.copytree(warehouse.parent, tmp_path / "wh")
+    return tmp_path / "landing", tmp_path / "wh" / "dualwheel.duckdb", cli_env(tmp_path)
+
+
+def _marts_snapshot(warehouse: Path) -> dict[str, list]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {m: con.sql(f"select * from marts.{m} order by all").fetchall() for m in MARTS}
+
+
+def _next_day(landing: Path) -> Path:
+    last = max(p.name for p in landing.iterdir() if p.is_dir())
+    from datetime import date, timedelta
+
+    day = landing / (date.fromisoformat(last) + timedelta(days=1)).isoformat()
+    day.mkdir()
+    return day
+
+
+ORDERS_HEADER = "order_id,buyer_id,account_id,live_session_id,traffic_source,product_id,category,quantity,gmv,refund_amount,status,paid_at,updated_at\n"
+
+
+def _valid_order(i: int, day: str, *, paid="10:00:00", updated="10:00:00") -> str:
+    return f"zz{i},zb{i},zacct,,discovery,p,c,1,10.00,,paid,{day} {paid},{day} {updated}\n"
+
+
+def _assert_failed_unchanged(proc, warehouse: Path, before: str, *needles: str) -> None:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    message = proc.stderr
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in:\n{message}"
+    assert "Traceback" not in message
+    assert sha256_of(warehouse) == before
+    assert not Path(str(warehouse) + ".wal").exists()
+
+
+def test_rerunning_the_same_landing_dates_gives_identical_marts(workspace):
+    landing, warehouse, env = workspace
+    before = _marts_snapshot(warehouse)
+    run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env, check=True)
+    assert _marts_snapshot(warehouse) == before
+
+
+def test_missing_required_column_fails_naming_file_and_column(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    day = _next_day(landing)
+    (day / "orders.csv").write_text(ORDERS_HEADER.replace(",gmv", "") + "x\n")
+    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(proc, warehouse, before, f"{day.name}/orders.csv", "gmv")
+
+
+def test_undecodable_file_fails_naming_file(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    day = _next_day(landing)
+    (day / "follows.csv").write_bytes(ORDERS_HEADER.encode() + b"\xff\xfe\xff\x80\x80\xff\n")
+    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(proc, warehouse, before, f"{day.name}/follows.csv")
+
+
+def test_day_over_reject_threshold_fails_with_files_and_reasons(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    day = _next_day(landing)
+    rows = [_valid_order(i, day.name) for i in range(8)]
+    rows += ["zbad1,zb,zacct,,discovery,p,c,0,10.00,,paid,2026-01-01 10:00:00,2026-01-01 10:00:00\n",
+             "zbad2,zb,zacct,,teleport,p,c,1,10.00,,paid,2026-01-01 10:00:00,2026-01-01 10:00:00\n"]
+    (day / "orders.csv").write_text(ORDERS_HEADER + "".join(rows))
+    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(proc, warehouse, before, "orders_reject_share_within_threshold",
+                             f"{day.name}/orders.csv", "20.0%", "quantity")
+    # The threshold is the user's to set: at 25% the same day passes.
+    ok = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q",
+                 "--max-reject-share", "0.25", env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert sha256_of(warehouse) != before
+
+
+def test_failed_great_expectation_fails_naming_the_expectation(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    day = _next_day(landing)
+    # Each row alone is legal; together, every order updated before it was paid is a broken export.
+    rows = [_valid_order(i, day.name, paid="12:00:00", updated="09:00:00") for i in range(20)]
+    (day / "orders.csv").write_text(ORDERS_HEADER + "".join(rows))
+    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(proc, warehouse, before, "orders_pass_great_expectations")
+    # Unchanged, the same file still fails on the next run: a gate failure is not forgotten.
+    again = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(again, warehouse, before, "orders_pass_great_expectations")
+
+
+def test_failed_dbt_test_fails_naming_the_test(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    work = warehouse.with_name("dualwheel.work.duckdb")
+    # Raw is only ever written by ingestion, which would reject this value; writing it directly
+    # stands for any corruption that only the models' tests can see.
+    with duckdb.connect(str(work)) as con:
+        con.execute("""insert into raw.orders select * replace ('zz-corrupt' as order_id, 'teleport' as traffic_source)
+                       from raw.orders limit 1""")
+    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    _assert_failed_unchanged(proc, warehouse, before, "traffic_source")
+
+
+READER = textwrap.dedent("""
+    import json, sys, time
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+    path, stop_file, log_file = sys.argv[1:4]
+    url = "duckdb:///" + path
+    # One long-lived connection, as a BI tool holds all day, plus a fresh one per query (a pool refresh).
+    held = sa.create_engine(url, connect_args={"read_only": True}, poolclass=NullPool).connect()
+    fresh = sa.create_engine(url, connect_args={"read_only": True}, poolclass=NullPool)
+    errors, seen = [], []
+    import os
+    while not os.path.exists(stop_file):
+        try:
+            held.execute(sa.text("select count(*) from marts.fct_dual_wheel_daily")).fetchall()
+            with fresh.connect() as con:
+                row = con.execute(sa.text("select max(order_date)::varchar, count(*) from marts.fct_dual_wheel_daily")).fetchall()[0]
+                seen.append([row[0], row[1]])
+        except Exception as exc:
+            errors.append(repr(exc))
+        time.sleep(0.05)
+    held.close()
+    json.dump({"errors": errors, "seen": seen}, open(log_file, "w"))
+""")
+
+
+def test_bi_reader_never_errors_never_blocks_and_sees_new_data(workspace, tmp_path):
+    landing, warehouse, env = workspace
+    old_last = _marts_snapshot(warehouse)["fct_dual_wheel_daily"]
+    old_max = max(r[0] for r in old_last).isoformat()
+    # A new landing date with real-looking orders: copy the last day under the next date.
+    last_day = max(p for p in landing.iterdir() if p.is_dir())
+    new_day = _next_day(landing)
+    for f in last_day.iterdir():
+        text = f.read_text().replace(last_day.name, new_day.name)
+        (new_day / f.name).write_text(text.replace(",o", ",n").replace(",s", ",ns"))
+    reader_script = tmp_path / "reader.py"
+    reader_script.write_text(READER)
+    stop, log = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen([sys.executable, str(reader_script), str(warehouse), str(stop), str(log)])
+    try:
+        time.sleep(2)
+        proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+        assert proc.returncode == 0, proc.stderr
+        time.sleep(1)
+    finally:
+        stop.write_text("stop")
+        reader.wait(timeout=60)
+    result = json.loads(log.read_text())
+    assert result["errors"] == []
+    assert len(result["seen"]) > 20
+    assert result["seen"][0][0] == old_max
+    assert result["seen"][-1][0] == new_day.name, "a new connection after publishing sees the new data"
+
+
+def _descendant_running(root_pid: int, name: str) -> bool:
+    children: dict[int, list[int]] = {}
+    commands: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid = int(stat.parent.name)
+            children.setdefault(int(fields[1]), []).append(pid)
+            commands[pid] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    stack = list(children.get(root_pid, []))
+    while stack:
+        pid = stack.pop()
+        if f"/{name} " in commands.get(pid, "") or commands.get(pid, "").startswith(f"{name} "):
+            return True
+        stack.extend(children.get(pid, []))
+    return False
+
+
+def test_build_killed_mid_run_leaves_published_file_and_next_run_is_green(workspace):
+    landing, warehouse, env = workspace
+    before = sha256_of(warehouse)
+    # Force real work: the next build must re-ingest a changed day and rebuild every model.
+    day = max(p for p in landing.iterdir() if p.is_dir())
+    with open(day / "orders.csv", "a") as f:
+        f.write(_valid_order(99, day.name))
+    proc = subprocess.Popen([str(DUALWHEEL), "build", "--landing", str(landing), "--warehouse", str(warehouse), "-q"],
+                            env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    # Kill while dbt is building (the riskiest moment: the working database is mid-write).
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and not _descendant_running(proc.pid, "dbt"):
+        time.sleep(0.1)
+    time.sleep(1.5)
+    assert proc.poll() is None, "build finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert sha256_of(warehouse) == before
+    again = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
+    assert again.returncode == 0, again.stderr
+    assert sha256_of(warehouse) != before
