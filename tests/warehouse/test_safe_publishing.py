@@ -145,57 +145,62 @@ def test_failed_dbt_test_fails_naming_the_test(workspace):
 
 
 READER = textwrap.dedent("""
-    import json, sys, time
+    import json, os, sys, time
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
-    path, stop_file, log_file = sys.argv[1:4]
-    url = "duckdb:///" + path
-    # One long-lived connection, as a BI tool holds all day, plus a fresh one per query (a pool refresh).
-    held = sa.create_engine(url, connect_args={"read_only": True}, poolclass=NullPool).connect()
-    fresh = sa.create_engine(url, connect_args={"read_only": True}, poolclass=NullPool)
+    path, mode, stop_file, log_file = sys.argv[1:5]
+    # read_only, as BI tools must open the published file; NullPool = a new connection per query.
+    engine = sa.create_engine("duckdb:///" + path, connect_args={"read_only": True}, poolclass=NullPool)
+    # "hold": one connection open for the whole run, as a dashboard server keeps it all day.
+    held = engine.connect() if mode == "hold" else None
     errors, seen = [], []
-    import os
     while not os.path.exists(stop_file):
         try:
-            held.execute(sa.text("select count(*) from marts.fct_dual_wheel_daily")).fetchall()
-            with fresh.connect() as con:
-                row = con.execute(sa.text("select max(order_date)::varchar, count(*) from marts.fct_dual_wheel_daily")).fetchall()[0]
-                seen.append([row[0], row[1]])
+            con = held or engine.connect()
+            row = con.execute(sa.text(
+                "select max(order_date)::varchar, count(*) from marts.fct_dual_wheel_daily")).fetchall()[0]
+            seen.append([row[0], row[1]])
+            if held is None:
+                con.close()
         except Exception as exc:
             errors.append(repr(exc))
         time.sleep(0.05)
-    held.close()
+    if held is not None:
+        held.close()
     json.dump({"errors": errors, "seen": seen}, open(log_file, "w"))
 """)
+
 
 
 def test_bi_reader_never_errors_never_blocks_and_sees_new_data(workspace, tmp_path):
     landing, warehouse, env = workspace
     old_last = _marts_snapshot(warehouse)["fct_dual_wheel_daily"]
     old_max = max(r[0] for r in old_last).isoformat()
-    # A new landing date with real-looking orders: copy the last day under the next date.
-    last_day = max(p for p in landing.iterdir() if p.is_dir())
     new_day = _next_day(landing)
-    for f in last_day.iterdir():
-        text = f.read_text().replace(last_day.name, new_day.name)
-        (new_day / f.name).write_text(text.replace(",o", ",n").replace(",s", ",ns"))
+    (new_day / "orders.csv").write_text(ORDERS_HEADER + "".join(_valid_order(i, new_day.name) for i in range(5)))
     reader_script = tmp_path / "reader.py"
     reader_script.write_text(READER)
-    stop, log = tmp_path / "stop", tmp_path / "reader.json"
-    reader = subprocess.Popen([sys.executable, str(reader_script), str(warehouse), str(stop), str(log)])
+    stop = tmp_path / "stop"
+    readers = {mode: subprocess.Popen([sys.executable, str(reader_script), str(warehouse), mode, str(stop),
+                                       str(tmp_path / f"{mode}.json")]) for mode in ("hold", "fresh")}
     try:
-        time.sleep(2)
+        time.sleep(3)
         proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
         assert proc.returncode == 0, proc.stderr
-        time.sleep(1)
+        time.sleep(1.5)
     finally:
         stop.write_text("stop")
-        reader.wait(timeout=60)
-    result = json.loads(log.read_text())
-    assert result["errors"] == []
-    assert len(result["seen"]) > 20
-    assert result["seen"][0][0] == old_max
-    assert result["seen"][-1][0] == new_day.name, "a new connection after publishing sees the new data"
+        for reader in readers.values():
+            reader.wait(timeout=60)
+    held = json.loads((tmp_path / "hold.json").read_text())
+    fresh = json.loads((tmp_path / "fresh.json").read_text())
+    assert held["errors"] == [] and fresh["errors"] == []
+    assert len(held["seen"]) > 20 and len(fresh["seen"]) > 20
+    # The held connection keeps its snapshot for its whole life (and never blocked the run) ...
+    assert {day for day, _ in held["seen"]} == {old_max}
+    # ... while a new connection after publishing sees the new data.
+    assert fresh["seen"][0][0] == old_max
+    assert fresh["seen"][-1][0] == new_day.name
 
 
 def _descendant_running(root_pid: int, name: str) -> bool:
