@@ -125,7 +125,7 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
 
 def _report_outcome(outcome: RunOutcome, what: str) -> None:
     for name, description in outcome.warned_checks:
-        print(f"  warn  {name}: {description}", file=sys.stderr)
+        print(f"  warn  {name}: {description}", file=sys.stdout if outcome.success else sys.stderr)
     if outcome.success:
         return
     lines = [f"{what} failed (run {outcome.run_id[:8]}, {outcome.seconds:.0f} s); the published warehouse is unchanged."]
@@ -224,9 +224,90 @@ def cmd_demo(args) -> int:
         from ingestion.simulator import generate
 
         print(f"generating sample exports (messy: Chinese headers, GBK, bad rows) into {settings.landing}")
-        generate(settings.landing, days=args.days, orders=args.orders, seed=args.seed, messy=True, progress=True)
+        generate(settings.landing, days=args.days, orders=args.orders, seed=args.seed, messy=True,
+                 progress=not args.quiet)
     cmd_build(args)
+    print()
     print_headline(settings.warehouse)
+    from warehouse.report import build_report
+
+    report = build_report(settings.warehouse, settings.warehouse.parent / "report.html")
+    print(f"\nreport (open in a browser): {report.path.resolve()}")
+    print("explore the lineage and checks: make ui  →  http://127.0.0.1:3000")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from warehouse.report import build_report
+
+    settings = _settings(args)
+    if not settings.warehouse.exists():
+        raise CliError(f"{settings.warehouse}: published warehouse not found",
+                       hint="run `dualwheel build` first (or point --warehouse at a published file)")
+    summary = build_report(settings.warehouse, Path(args.out))
+    print(f"report written: {summary.path.resolve()} ({summary.bytes / 1024:.0f} KB, "
+          f"{len(summary.charts)} charts) — open it in any browser, no network needed")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from datetime import date
+
+    from ingestion.doctor import diagnose_landing
+
+    settings = _settings(args)
+    if not settings.landing.is_dir():
+        raise CliError(f"{settings.landing}: landing folder not found",
+                       hint="point --landing (or DUALWHEEL_LANDING) at your exports")
+    try:
+        dates = [date.fromisoformat(d) for d in args.date] if args.date else None
+    except ValueError as exc:
+        raise CliError(f"--date: {exc}", hint="dates are YYYY-MM-DD") from None
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="checking files", unit="file", leave=False)
+
+    def tick(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    diagnosis = diagnose_landing(settings.landing, dates=dates, progress=tick if bar else None)
+    if bar:
+        bar.close()
+    print(f"landing {settings.landing}: {len(diagnosis.dates)} landing date(s)"
+          + (f" {diagnosis.dates[0]} .. {diagnosis.dates[-1]}" if diagnosis.dates else "")
+          + f", {len(diagnosis.files)} export file(s)")
+    print(f"{'file':<38}{'export':<13}{'format':<9}{'encoding':<12}{'headers':<9}{'rows':>9}{'rejected':>10}")
+    worst = []
+    for f in diagnosis.files:
+        rows = "-" if f.error else f"{f.rows_read:,}"
+        rejected = "-" if f.error else f"{f.rows_rejected:,}"
+        print(f"{f.path:<38}{f.export:<13}{f.file_format:<9}{f.encoding:<12}{f.header_language or '-':<9}"
+              f"{rows:>9}{rejected:>10}")
+        if f.error:
+            print(f"    FILE REJECTED: {f.error}")
+        if args.verbose and f.mapped:
+            print("    mapped: " + ", ".join(f"{h!r}→{c}" for c, h in f.mapped.items()))
+        if f.extra_columns and (args.verbose or f is diagnosis.files[0] or f.export == "orders"):
+            print(f"    extra columns (dropped, never stored): {', '.join(f.extra_columns)}")
+        for problem in f.first_problems if (args.verbose or f.reject_share > 0) else []:
+            print(f"    {problem}")
+        if not f.error and f.rows_read and f.reject_share > settings.max_reject_share:
+            worst.append(f)
+    if diagnosis.ignored:
+        print(f"ignored (not an export name): {', '.join(diagnosis.ignored[:10])}"
+              + (" …" if len(diagnosis.ignored) > 10 else ""))
+    total = sum(f.rows_read for f in diagnosis.files)
+    rejected = sum(f.rows_rejected for f in diagnosis.files)
+    print(f"total: {total:,} rows, {rejected:,} would be rejected ({rejected / total:.2%})" if total else "total: no rows")
+    if diagnosis.file_errors or worst:
+        problems = [f"{f.path}: {f.error}" for f in diagnosis.file_errors]
+        problems += [f"{f.path}: {f.reject_share:.1%} of rows rejected (> {settings.max_reject_share:.0%})" for f in worst]
+        raise CliError(f"{len(problems)} file(s) would fail a build:\n  " + "\n  ".join(problems),
+                       hint="fix these files (or raise --max-reject-share) before `dualwheel build`")
+    print("no problems that would stop a build")
     return 0
 
 
@@ -300,6 +381,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=int, default=60_000)
     demo.add_argument("--seed", type=int, default=616)
     demo.set_defaults(func=cmd_demo)
+
+    rep = sub.add_parser("report", help="write the self-contained HTML dual-wheel report from the published warehouse",
+                         description="Charts of the dual wheel, cohorts, the account matrix and live sessions, "
+                                     "in one HTML file that opens without network.")
+    _add_paths(rep, landing=False)
+    rep.add_argument("--out", default="report.html", metavar="FILE", help="HTML file to write (default report.html)")
+    rep.set_defaults(func=cmd_report)
+
+    doc = sub.add_parser("doctor", help="check a landing folder without loading it",
+                         description="For every export file: export, format, encoding, header mapping, row count, "
+                                     "rows that would be rejected and the first problems. Writes nothing.")
+    _add_paths(doc, gate=True)
+    doc.add_argument("--date", action="append", metavar="YYYY-MM-DD", help="only this landing date (repeatable)")
+    doc.add_argument("-v", "--verbose", action="store_true", help="show header mapping and problems of every file")
+    doc.set_defaults(func=cmd_doctor)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (lineage, materializations, checks, schedule)")
     _add_paths(ui)

@@ -48,5 +48,8 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
             [str(dbt), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"],
             cwd=project_dir, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"dbt parse failed in {project_dir}:\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+            output = (proc.stdout + proc.stderr).strip().splitlines()
+            # dbt prints the cause on the lines after "Error"; one line of it is what a person needs.
+            detail = next((line.strip() for line in output if "error" in line.lower()), output[-1] if output else "")
+            raise RuntimeError(f"dbt parse failed in {project_dir}: {detail}")
     return manifest
