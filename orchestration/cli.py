@@ -65,8 +65,9 @@ def _prepare_dagster_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        # Telemetry off: Dagster would otherwise write under ~/.dagster and try the network.
-        config.write_text("telemetry:\n  enabled: false\n")
+        # Telemetry off (Dagster would otherwise write under ~/.dagster and try the network) and
+        # one run at a time (the working database has a single writer): the production config.
+        config.write_text((Path(__file__).parent / "deploy" / "dagster.yaml").read_text())
 
 
 def _step_error_message(event) -> str:

@@ -112,3 +112,13 @@ def test_sensor_fires_once_per_new_landing_date(repo, landing):
         assert first.cursor == "2026-06-17"
         again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor="2026-06-17"))
         assert again.run_requests == [] and again.skip_message
+
+
+def test_dagster_home_allows_one_run_at_a_time(tmp_path, monkeypatch):
+    """Every run writes the same working DuckDB file (one writer): queued runs must wait."""
+    from orchestration.cli import _prepare_dagster_home
+
+    _prepare_dagster_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
