@@ -22,6 +22,7 @@ an idle 2-core machine, about twice that when the machine is busy.
 from __future__ import annotations
 
 import math
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -361,6 +362,8 @@ def _get_runtime() -> dict[str, _CompiledSuite]:
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.expectations.metadata_types import FailureSeverity
 
+        # GX logs its ephemeral docs-site temp dir at INFO through a handler of its own; noise in a run.
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         context = gx.get_context(mode="ephemeral")
         # tqdm bars on stderr for every batch would bury the run log.
         context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -78,7 +80,8 @@ def _step_error_message(event) -> str:
     # The user-facing cause is the innermost error; Dagster wraps it once or twice.
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return (error.message or "").strip()
+    # "ingestion.errors.FilesRejected: 2026-06-30/orders.csv: ..." → the part a person acts on.
+    return re.sub(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Rejected): ", "", (error.message or "").strip())
 
 
 def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = True) -> RunOutcome:
@@ -409,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Library loggers would repeat, line by line, what the command summarises at the end.
+    level = logging.DEBUG if args.debug else logging.CRITICAL
+    logging.basicConfig(level=level, format="%(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # GX sets its loggers' levels itself; filter at the handler
+        handler.setLevel(level)
     try:
         return args.func(args) or 0
     except CliError as exc:
