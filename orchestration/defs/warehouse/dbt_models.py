@@ -71,6 +71,14 @@ def _orders_with_unknown_sessions(con) -> tuple[dict, str]:
             "live_traffic: is a live_traffic export missing?")
 
 
+def _dbt_node_count() -> int:
+    """Models, seeds and data tests: the nodes whose results dagster-dbt streams back."""
+    import json
+
+    nodes = json.loads(ensure_manifest().read_text())["nodes"].values()
+    return sum(1 for n in nodes if n["resource_type"] in ("model", "seed", "test"))
+
+
 # Warn-only contract checks whose dbt test says only pass/warn; the UI and CLI show their figures.
 OBSERVED_FIGURES = {
     "accounts_are_all_mapped": _unmapped_accounts,
@@ -87,11 +95,22 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     os.environ["DUALWHEEL_DB_PATH"] = str(warehouse.work_db)
     # A fixed target path: dagster-dbt otherwise leaves a ~1.5 MB folder per run.
     held_back = []
-    for event in dbt.cli(["build"], context=context, target_path=DBT_TARGET_PATH).stream():
-        if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
-            held_back.append(event)  # enriched below, once dbt has released the database
-            continue
-        yield event
+    bar = None
+    if warehouse.show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=_dbt_node_count(), desc="dbt build (models + tests)", unit="node", leave=False)
+    try:
+        for event in dbt.cli(["build"], context=context, target_path=DBT_TARGET_PATH).stream():
+            if bar is not None:
+                bar.update(1)
+            if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
+                held_back.append(event)  # enriched below, once dbt has released the database
+                continue
+            yield event
+    finally:
+        if bar is not None:
+            bar.close()
     # Figures, row counts, date ranges and previews for the UI are read after dbt exited: while
     # it runs, the dbt subprocess holds the working database's only write lock.
     with warehouse.connect(read_only=True) as con:
