@@ -32,7 +32,7 @@ create table raw.live_traffic (live_session_id varchar not null, account_id varc
   _source_file varchar not null, _landing_date date not null, _row_number bigint not null);
 create table audit.ingested_files (path varchar primary key, export varchar not null, landing_date date,
   sha256 varchar not null, rows_read bigint not null, rows_accepted bigint not null,
-  rows_rejected bigint not null, ingested_at timestamp not null);
+  rows_rejected bigint not null, ingested_at timestamp not null, status varchar);
 create table audit.rejected_rows (export varchar not null, source_file varchar not null,
   row_number bigint not null, reasons varchar[] not null, raw_record json not null,
   landing_date date);

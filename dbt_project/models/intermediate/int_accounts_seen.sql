@@ -9,7 +9,9 @@ counted_orders as (
 
 follows as (
 
-    select * from {{ ref('stg_follows') }}
+    -- Every winning follow/unfollow event is counted in int_follows_daily, so its accounts are
+    -- the accounts of stg_follows, without re-ranking every event each run.
+    select * from {{ ref('int_follows_daily') }}
 
 ),
 

@@ -1,9 +1,35 @@
 -- grain: (brand, user_id) — the earliest `follow` event of a user on any account of the brand
+{#
+  Incremental by (brand, user_id): only users with a changed event can move. A partial run
+  re-deduplicates every event with a copy by those users (a copy may carry another user or
+  account than the winner) and keeps the affected (brand, user) pairs.
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ dw_delete_affected(['brand', 'user_id'], ref('int_changed_follow_versions')) }}"
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_changed_follow_versions') }}
+-- depends_on: {{ source('raw', 'follows') }}
+{%- set partial = dw_is_partial_refresh() %}
 with
 
 follows as (
 
+    {% if partial %}
+    {%- set candidates -%}
+        (select * from {{ source('raw', 'follows') }}
+         where event_id in (
+            select event_id from {{ source('raw', 'follows') }}
+            where user_id in (select user_id from {{ ref('int_changed_follow_versions') }})
+        ))
+    {%- endset %}
+    select * from ({{ dw_first_follow_copies(candidates) }}) as winners
+    {% else %}
     select * from {{ ref('stg_follows') }}
+    {% endif %}
 
 ),
 
@@ -36,3 +62,10 @@ first_follows as (
 )
 
 select * from first_follows
+{% if partial %}
+where exists (
+    select 1 from {{ ref('int_changed_follow_versions') }} as versions
+    where versions.brand = first_follows.brand
+      and versions.user_id = first_follows.user_id
+)
+{% endif %}

@@ -1,9 +1,34 @@
 -- grain: order_id — every counted order, tagged with its buyer's brand-level T0
+{#
+  Incremental by order_id: a row changes when its order changed or its buyer's T0 moved
+  (int_t0_changes), so a partial run deletes and re-tags the changed orders and every order of
+  those buyers. The 1M full build spent 3.0 s here (the largest model), a nightly run 0.3 s.
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "{{ dw_delete_affected('order_id', ref('int_changed_order_versions')) }}",
+        "{{ dw_delete_affected(['brand', 'buyer_id'], ref('int_t0_changes')) }}",
+    ]
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_changed_order_versions') }}
+-- depends_on: {{ ref('int_t0_changes') }}
 with
 
 counted_orders as (
 
-    select * from {{ ref('int_orders_counted') }}
+    select * from {{ ref('int_orders_counted') }} as counted
+    {% if dw_is_partial_refresh() %}
+    where counted.order_id in (select order_id from {{ ref('int_changed_order_versions') }})
+       or exists (
+            select 1 from {{ ref('int_t0_changes') }} as t0_changes
+            where t0_changes.brand = counted.brand
+              and t0_changes.buyer_id = counted.buyer_id
+        )
+    {% endif %}
 
 ),
 

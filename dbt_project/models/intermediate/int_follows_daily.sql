@@ -1,9 +1,36 @@
 -- grain: (activity_date, account_id) — follow and unfollow counts per account and local date
+{#
+  Incremental by activity_date (int_affected_activity_dates, which holds every date of every
+  copy of a changed event). A partial run recomputes those dates from the events with a copy
+  dated there, deduplicated over all their copies: an event's winning copy is one of its copies.
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates')) }}"
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_affected_activity_dates') }}
+-- depends_on: {{ source('raw', 'follows') }}
+{%- set partial = dw_is_partial_refresh() %}
 with
 
 follows as (
 
+    {% if partial %}
+    {%- set candidates -%}
+        (select * from {{ source('raw', 'follows') }}
+         where event_id in (
+            select event_id from {{ source('raw', 'follows') }}
+            where cast(occurred_at as date) in (select activity_date from {{ ref('int_affected_activity_dates') }})
+        ))
+    {%- endset %}
+    select * from ({{ dw_first_follow_copies(candidates) }}) as winners
+    where cast(occurred_at as date) in (select activity_date from {{ ref('int_affected_activity_dates') }})
+    {% else %}
     select * from {{ ref('stg_follows') }}
+    {% endif %}
 
 ),
 

@@ -1,4 +1,19 @@
 -- grain: (activity_date, account_id) — any live session started, counted order, or follow/unfollow
+{#
+  Incremental by activity_date: live figures count on the start date, orders on order_date,
+  follows on the event date, and brand_gmv_share is same-date, so a date reads nothing outside
+  itself. Affected dates: int_affected_activity_dates. Names/brands come from dim_accounts,
+  which only a roster change alters (a full scope).
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates'), 'activity_date') }}"
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_affected_activity_dates') }}
+{%- set partial = dw_is_partial_refresh() %}
 with
 
 accounts as (
@@ -10,18 +25,27 @@ accounts as (
 counted_orders as (
 
     select * from {{ ref('int_orders_counted') }}
+    {% if partial %}
+    where order_date in (select activity_date from {{ ref('int_affected_activity_dates') }})
+    {% endif %}
 
 ),
 
 live_sessions as (
 
     select * from {{ ref('int_live_sessions') }}
+    {% if partial %}
+    where started_date in (select activity_date from {{ ref('int_affected_activity_dates') }})
+    {% endif %}
 
 ),
 
 follows_daily as (
 
     select * from {{ ref('int_follows_daily') }}
+    {% if partial %}
+    where activity_date in (select activity_date from {{ ref('int_affected_activity_dates') }})
+    {% endif %}
 
 ),
 

@@ -1,11 +1,10 @@
 -- grain: (brand, cohort_month, first_domain)
+{#
+  int_cohort_orders is read in three places by ref(), not through one shared CTE: DuckDB
+  materializes a CTE used more than once, i.e. copies every counted order first (this model
+  took 0.47 s instead of 0.21 s at 1M orders; it is a full rebuild every night).
+#}
 with
-
-cohort_orders as (
-
-    select * from {{ ref('int_cohort_orders') }}
-
-),
 
 first_follows as (
 
@@ -17,13 +16,13 @@ horizon as (
 
     -- Global on purpose: one brand's quiet month must not hide another brand's data.
     select max(order_date) as horizon_date
-    from cohort_orders
+    from {{ ref('int_cohort_orders') }} as cohort_orders
 
 ),
 
 first_orders as (
 
-    select * from cohort_orders
+    select * from {{ ref('int_cohort_orders') }} as cohort_orders
     where is_t0_order
 
 ),
@@ -49,7 +48,7 @@ repurchases as (
                 then gmv else 0 end
         ) as repurchase_gmv_30d_private
 
-    from cohort_orders
+    from {{ ref('int_cohort_orders') }} as cohort_orders
 
     where paid_at > t0_paid_at
       and paid_at <= {{ dbt.dateadd('day', 90, 't0_paid_at') }}

@@ -1,9 +1,24 @@
 -- grain: (order_date, account_id)
+{#
+  Incremental by order_date. new_buyers also depends on T0 (all history): a moved T0 puts its
+  old and new date into int_affected_order_dates, so a date-bounded recompute stays exact.
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ dw_delete_affected('order_date', ref('int_affected_order_dates'), 'order_date') }}"
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_affected_order_dates') }}
 with
 
 counted_orders as (
 
     select * from {{ ref('int_orders_counted') }}
+    {% if dw_is_partial_refresh() %}
+    where order_date in (select order_date from {{ ref('int_affected_order_dates') }})
+    {% endif %}
 
 ),
 

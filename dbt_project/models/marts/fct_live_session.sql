@@ -1,4 +1,17 @@
 -- grain: live_session_id (sessions present in live_traffic)
+{#
+  Incremental by live_session_id: sessions in changed live_traffic files and sessions named by
+  any version of a changed order (int_affected_live_sessions).
+#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ dw_delete_affected('live_session_id', ref('int_affected_live_sessions'), 'live_session_id') }}"
+) }}
+-- depends_on: {{ ref('int_refresh_scope') }}
+-- depends_on: {{ ref('int_affected_live_sessions') }}
+{%- set partial = dw_is_partial_refresh() %}
 with
 
 accounts as (
@@ -10,12 +23,18 @@ accounts as (
 live_sessions as (
 
     select * from {{ ref('int_live_sessions') }}
+    {% if partial %}
+    where live_session_id in (select live_session_id from {{ ref('int_affected_live_sessions') }})
+    {% endif %}
 
 ),
 
 counted_orders as (
 
     select * from {{ ref('int_orders_counted') }}
+    {% if partial %}
+    where live_session_id in (select live_session_id from {{ ref('int_affected_live_sessions') }})
+    {% endif %}
 
 ),
 

@@ -1,0 +1,186 @@
+{#
+  Incremental refresh: change detection inside dbt (README "Incremental refresh").
+
+  State kept between runs, both written only by `dw_on_run_end` after a fully successful run:
+    audit.dbt_watermark   one row per successful run: built_at = the Asia/Shanghai local naive
+                          time the run STARTED (audit.ingested_files.ingested_at is naive local
+                          time too); code_checksum = the models' and seeds' checksums.
+    intermediate.t0_snapshot  each (brand, buyer)'s T0 as of the last successful run, so a run
+                          can tell which T0s moved (new_buyers of the old and the new T0 date).
+  "Changed files" are audit.ingested_files rows with ingested_at > the latest built_at. Ingestion
+  and dbt never overlap (one DuckDB writer at a time), so a file ingested during a run is
+  impossible and one ingested after it has ingested_at > built_at.
+#}
+
+{% macro dw_on_run_start() %}
+    {# The state tables must exist before int_refresh_scope reads them (first run: empty). #}
+    {% do run_query("create schema if not exists audit") %}
+    {% do run_query("create schema if not exists intermediate") %}
+    {% do run_query(
+        "create table if not exists audit.dbt_watermark ("
+        ~ "built_at " ~ dbt.type_timestamp() ~ " not null, "
+        ~ "run_started_at " ~ dbt.type_timestamp() ~ " not null, "
+        ~ "code_checksum " ~ dbt.type_string() ~ ")"
+    ) %}
+    {% do run_query(
+        "create table if not exists intermediate.t0_snapshot ("
+        ~ "brand " ~ dbt.type_string() ~ " not null, "
+        ~ "buyer_id " ~ dbt.type_string() ~ " not null, "
+        ~ "t0_order_id " ~ dbt.type_string() ~ " not null, "
+        ~ "t0_paid_at " ~ dbt.type_timestamp() ~ " not null, "
+        ~ "t0_order_date date not null, "
+        ~ "first_domain " ~ dbt.type_string() ~ " not null)"
+    ) %}
+{% endmacro %}
+
+
+{# Models whose success a watermark certifies: every model that consumes the change set. A
+   partial run (`dbt build -s ...`, a Dagster subset, `dbt test`) must not advance the
+   watermark, or the models it skipped would never see those files. #}
+{% macro dw_watermark_models() %}
+    {{ return([
+        'int_refresh_scope', 'int_changed_files', 'int_changed_order_versions',
+        'int_changed_follow_versions', 'int_follows_daily', 'int_brand_first_follows',
+        'int_buyer_first_orders', 'int_t0_changes', 'int_affected_order_dates',
+        'int_affected_activity_dates', 'int_affected_live_sessions',
+        'int_orders_counted', 'int_cohort_orders', 'fct_gmv_by_source_daily', 'fct_dual_wheel_daily',
+        'fct_account_matrix_daily', 'fct_live_session'
+    ]) }}
+{% endmacro %}
+
+
+{# A checksum over the project's models and seeds: editing the SQL or the traffic_sources seed
+   changes what every row should be, so the next run treats everything as affected. #}
+{% macro dw_code_checksum() %}
+    {% set parts = [] %}
+    {% for node in graph.nodes.values() | sort(attribute='unique_id') %}
+        {% if node.resource_type in ('model', 'seed') and node.package_name == project_name %}
+            {% do parts.append(node.unique_id ~ '=' ~ node.checksum.checksum) %}
+        {% endif %}
+    {% endfor %}
+    {{ return(local_md5(parts | join(';'))) }}
+{% endmacro %}
+
+
+{# The relation of one of this project's models, for hooks (which cannot call ref()). #}
+{% macro dw_model_relation(name) %}
+    {% for node in graph.nodes.values() %}
+        {% if node.resource_type == 'model' and node.name == name and node.package_name == project_name %}
+            {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
+        {% endif %}
+    {% endfor %}
+    {{ exceptions.raise_compiler_error('dw_model_relation: no model ' ~ name) }}
+{% endmacro %}
+
+
+{# run_started_at (UTC, aware) as a naive Asia/Shanghai literal, the clock of ingested_at. #}
+{% macro dw_run_started_local() %}
+    {% set local = run_started_at.astimezone(modules.pytz.timezone('Asia/Shanghai')) %}
+    {{ return(local.strftime('%Y-%m-%d %H:%M:%S.%f')) }}
+{% endmacro %}
+
+
+{% macro dw_on_run_end(results) %}
+    {% if not execute or flags.WHICH not in ('build', 'run') %}
+        {{ return('') }}
+    {% endif %}
+    {% set succeeded = [] %}
+    {% for res in results %}
+        {% if res.status in ('error', 'fail', 'runtime error', 'skipped') %}
+            {{ log('dualwheel: not advancing the watermark, ' ~ res.node.name ~ ' ' ~ res.status, info=true) }}
+            {{ return('') }}
+        {% endif %}
+        {% if res.node.resource_type == 'model' and res.status == 'success' %}
+            {% do succeeded.append(res.node.name) %}
+        {% endif %}
+    {% endfor %}
+    {% for name in dw_watermark_models() %}
+        {% if name not in succeeded %}
+            {{ log('dualwheel: not advancing the watermark, ' ~ name ~ ' was not built in this run', info=true) }}
+            {{ return('') }}
+        {% endif %}
+    {% endfor %}
+
+    {# ref() cannot be used in a hook; the relations come from the manifest instead. #}
+    {% set first_orders = dw_model_relation('int_buyer_first_orders') %}
+    {% set t0_changes = dw_model_relation('int_t0_changes') %}
+    {% set full = dw_scope_is_full(dw_model_relation('int_refresh_scope')) %}
+    {% call statement('dw_state', fetch_result=False, auto_begin=True) %}
+        {% if full %}
+            delete from intermediate.t0_snapshot;
+            insert into intermediate.t0_snapshot
+                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
+            select brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain
+            from {{ first_orders }};
+        {% else %}
+            {# Only the (brand, buyer) pairs whose T0 moved differ from the live table. #}
+            delete from intermediate.t0_snapshot
+            where exists (
+                select 1 from {{ t0_changes }} as changes
+                where changes.brand = intermediate.t0_snapshot.brand
+                  and changes.buyer_id = intermediate.t0_snapshot.buyer_id
+            );
+            insert into intermediate.t0_snapshot
+                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
+            select brand, buyer_id, new_t0_order_id, new_t0_paid_at, new_t0_order_date, new_first_domain
+            from {{ t0_changes }}
+            where new_t0_order_id is not null;
+        {% endif %}
+        insert into audit.dbt_watermark (built_at, run_started_at, code_checksum)
+        values (
+            cast('{{ dw_run_started_local() }}' as {{ dbt.type_timestamp() }}),
+            cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}),
+            '{{ dw_code_checksum() }}'
+        );
+    {% endcall %}
+    {% do adapter.commit() %}
+    {{ log('dualwheel: watermark advanced to ' ~ dw_run_started_local() ~ (' (full refresh)' if full else ''), info=true) }}
+    {{ return('') }}
+{% endmacro %}
+
+
+{# True when this run must treat every key as affected: --full-refresh, var full_refresh_all,
+   no watermark yet, changed code/seed, a replaced file or a roster file among the changes.
+   Decided once in int_refresh_scope; read here at execution time so incremental models can
+   emit different SQL (no semi-joins at all on a full rebuild). #}
+{% macro dw_scope_is_full(scope_relation=none) %}
+    {% if not execute %}
+        {{ return(true) }}
+    {% endif %}
+    {% if flags.FULL_REFRESH %}
+        {{ return(true) }}
+    {% endif %}
+    {% set scope = scope_relation if scope_relation is not none else ref('int_refresh_scope') %}
+    {% set rows = run_query('select is_full_refresh from ' ~ scope) %}
+    {{ return(rows.columns[0].values()[0] in (true, 1, 'true', 'True')) }}
+{% endmacro %}
+
+
+{# True when an incremental model should only recompute its affected keys. #}
+{% macro dw_is_partial_refresh() %}
+    {{ return(is_incremental() and not dw_scope_is_full()) }}
+{% endmacro %}
+
+
+{# Pre-hook of the incremental models (strategy `append`): delete the affected keys, or every
+   row on a full-scope run. The default delete+insert deletes only keys present in the new
+   batch, so a key that vanished (a date whose orders were all cancelled, an order that is no
+   longer counted) would survive; hence the explicit key set. Runs inside the model's
+   transaction, before the insert: a failure rolls both back. #}
+{% macro dw_delete_affected(key_column, keys_relation, keys_column=none) %}
+    {% if is_incremental() %}
+        {% if dw_scope_is_full() %}
+            delete from {{ this }}
+        {% elif key_column is string %}
+            delete from {{ this }}
+            where {{ key_column }} in (select {{ keys_column or key_column }} from {{ keys_relation }})
+        {% else %}
+            {# Composite key: a correlated EXISTS (row-value IN is not portable). #}
+            delete from {{ this }}
+            where exists (
+                select 1 from {{ keys_relation }} as affected_keys
+                where {% for key in key_column %}affected_keys.{{ key }} = {{ this }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+            )
+        {% endif %}
+    {% endif %}
+{% endmacro %}
