@@ -175,22 +175,27 @@ _NOT_A = {
 }
 
 
-def column_reasons(col: Column) -> list[pl.Expr]:
-    """Reason expressions for one column: a message where the row breaks a rule, else null."""
+def _reason_pairs(col: Column) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, message) per rule of one column: the row breaks the rule where condition is true."""
     t, p = pl.col(_t(col.name)), pl.col(_p(col.name))
-    out: list[pl.Expr] = []
+    out: list[tuple[pl.Expr, pl.Expr]] = []
     if col.required:
-        out.append(pl.when(t.is_null()).then(pl.lit(f"{col.name}: required value empty")))
+        out.append((t.is_null(), pl.lit(f"{col.name}: required value empty")))
     # Optional or not, a non-empty value must parse (contract 6).
     if col.kind == "enum":
         msg = pl.format(f"{col.name}: unknown value '{{}}'", _quoted(t))
-        out.append(pl.when(t.is_not_null() & p.is_null()).then(msg))
+        out.append((t.is_not_null() & p.is_null(), msg))
     elif col.kind in _NOT_A:
         msg = pl.format(f"{col.name}: {_NOT_A[col.kind]} ('{{}}')", _quoted(t))
-        out.append(pl.when(t.is_not_null() & p.is_null()).then(msg))
+        out.append((t.is_not_null() & p.is_null(), msg))
     if col.minimum is not None:
-        out.append(pl.when(p < col.minimum).then(pl.lit(f"{col.name} < {col.minimum}")))
+        out.append((p < col.minimum, pl.lit(f"{col.name} < {col.minimum}")))
     return out
+
+
+def column_reasons(col: Column) -> list[pl.Expr]:
+    """Reason expressions for one column: a message where the row breaks a rule, else null."""
+    return [pl.when(cond).then(msg) for cond, msg in _reason_pairs(col)]
 
 
 def validate_frame(
@@ -219,30 +224,27 @@ def validate_frame(
     def parsed(name: str) -> pl.Expr:
         return pl.col(_p(name))
 
-    reasons: list[pl.Expr] = []
+    pairs: list[tuple[pl.Expr, pl.Expr]] = []
     for col in export.columns:
-        reasons.extend(column_reasons(col))
+        pairs.extend(_reason_pairs(col))
     # A rule compares parsed values, which are null when a part did not parse: fill_null(False)
     # keeps those rows to their parse reasons instead of adding a misleading second one.
-    reasons.extend(
-        pl.when(rule.violation(trimmed, parsed).fill_null(False)).then(pl.lit(rule.reason))
+    pairs.extend(
+        (rule.violation(trimmed, parsed).fill_null(False), pl.lit(rule.reason))
         for rule in export.rules
     )
 
-    stripped = [pl.col(n).str.strip_chars() for n in names]
     annotated = (
         frame.lazy()
-        .with_columns(
-            pl.when(s == "").then(None).otherwise(s).alias(_t(n)) for s, n in zip(stripped, names)
-        )
+        # Trimmed, "" -> null. replace() is ~1.5x cheaper than when(s == "").then(None).otherwise(s).
+        .with_columns(pl.col(n).str.strip_chars().replace("", None).alias(_t(n)) for n in names)
         # Rows with every contract field empty are not data rows: blank lines, Excel's trailing
         # ',,,,' rows. They are neither counted nor quarantined; row numbers keep file positions.
         .filter(~pl.all_horizontal(pl.col(_t(n)).is_null() for n in names))
         .with_columns(parse_column(c, pl.col(_t(c.name))).alias(_p(c.name)) for c in export.columns)
-        .with_columns(
-            pl.concat_list(reasons).list.drop_nulls().alias("__reasons"),
-        )
-        .with_columns((pl.col("__reasons").list.len() == 0).alias("__ok"))
+        # One cheap boolean per row; the list of reasons is built for the (few) bad rows only.
+        # A null condition is no violation, as in `when(cond).then(msg)`.
+        .with_columns((~pl.any_horizontal(cond for cond, _ in pairs).fill_null(False)).alias("__ok"))
         .collect()
     )
 
@@ -253,7 +255,9 @@ def validate_frame(
         lit_date.alias("_landing_date"),
         pl.col(_ROW).cast(pl.Int64).alias("_row_number"),
     )
-    rejected = annotated.filter(~pl.col("__ok")).select(
+    rejected = annotated.filter(~pl.col("__ok")).with_columns(
+        pl.concat_list(pl.when(cond).then(msg) for cond, msg in pairs).list.drop_nulls().alias("__reasons")
+    ).select(
         pl.lit(export.name, dtype=pl.String).alias("export"),
         pl.lit(source_file, dtype=pl.String).alias("source_file"),
         pl.col(_ROW).cast(pl.Int64).alias("row_number"),

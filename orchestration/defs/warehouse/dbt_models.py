@@ -124,3 +124,18 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             if metadata:
                 context.log_event(dg.AssetObservation(asset_key=key, metadata=metadata))
 
+
+
+# Tables dbt reads that no model builds: declared so the UI shows them in their layer with a
+# description instead of as anonymous external assets.
+audit_ingested_files = dg.AssetSpec(
+    key=["audit", "ingested_files"], group_name="ingestion", kinds={"duckdb"},
+    description="One row per ingested landing file (path, export, landing date, sha256, rows read/accepted/"
+                "rejected, status, ingested_at); written by every ingestion asset, read by dbt's change detection.")
+dbt_watermark = dg.AssetSpec(
+    key=["dw_state", "dbt_watermark"], group_name="intermediate", kinds={"duckdb"},
+    description="When the last successful dbt build started: files ingested after it are what the next "
+                "incremental build recomputes.")
+t0_snapshot = dg.AssetSpec(
+    key=["dw_snapshot", "t0_snapshot"], group_name="intermediate", kinds={"duckdb"},
+    description="Each (brand, buyer)'s T0 as of the last successful build; diffed to find T0s that moved.")

@@ -1,0 +1,222 @@
+-- The "floor": what a data engineer would hand-write in one DuckDB session instead of adopting
+-- dualwheel. Same seven marts (docs/contract.md section 4) straight from the clean CSV exports:
+-- no validation, no quarantine, no audit, no orchestration, no tests, no publishing.
+-- {landing} is substituted by benchmarks/floor.py. Types are declared, not sniffed.
+
+create or replace temp table raw_orders as
+select *, cast(regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]*$', 1) as date) as landing_date
+from read_csv('{landing}/*/orders*.csv', header = true, filename = true, columns = {
+    'order_id': 'varchar', 'buyer_id': 'varchar', 'account_id': 'varchar',
+    'live_session_id': 'varchar', 'traffic_source': 'varchar', 'product_id': 'varchar',
+    'category': 'varchar', 'quantity': 'bigint', 'gmv': 'decimal(18,2)',
+    'refund_amount': 'decimal(18,2)', 'status': 'varchar', 'paid_at': 'timestamp',
+    'updated_at': 'timestamp'});
+
+create or replace temp table raw_follows as
+select *, cast(regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]*$', 1) as date) as landing_date
+from read_csv('{landing}/*/follows*.csv', header = true, filename = true, columns = {
+    'event_id': 'varchar', 'user_id': 'varchar', 'account_id': 'varchar', 'action': 'varchar',
+    'traffic_source': 'varchar', 'live_session_id': 'varchar', 'occurred_at': 'timestamp'});
+
+create or replace temp table raw_traffic as
+select *, cast(regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]*$', 1) as date) as landing_date
+from read_csv('{landing}/*/live_traffic*.csv', header = true, filename = true, columns = {
+    'live_session_id': 'varchar', 'account_id': 'varchar', 'started_at': 'timestamp',
+    'ended_at': 'timestamp', 'traffic_source': 'varchar', 'viewers': 'bigint',
+    'watch_seconds': 'bigint'});
+
+create or replace temp table accounts as
+select * from read_csv('{landing}/accounts.csv', header = true, columns = {
+    'account_id': 'varchar', 'account_name': 'varchar', 'brand': 'varchar', 'role': 'varchar',
+    'city': 'varchar', 'parent_account_id': 'varchar', 'opened_on': 'date'})
+qualify row_number() over (partition by account_id) = 1;
+
+-- contract section 3 dedupe ------------------------------------------------------------------
+create or replace temp table orders as
+select * exclude (filename) from raw_orders
+qualify row_number() over (partition by order_id
+                           order by updated_at desc, landing_date desc, filename desc) = 1;
+
+create or replace temp table follows as
+select * exclude (filename) replace (coalesce(traffic_source, 'other') as traffic_source)
+from raw_follows
+qualify row_number() over (partition by event_id order by landing_date, filename) = 1;
+
+create or replace temp table traffic as
+select * from raw_traffic
+qualify row_number() over (partition by live_session_id, traffic_source
+                           order by landing_date desc, filename desc) = 1;
+
+-- counted orders, T0, sessions -----------------------------------------------------------------
+create or replace temp table counted as
+select o.order_id, o.buyer_id, o.account_id, o.live_session_id, o.traffic_source,
+       coalesce(a.brand, '(unmapped)') as brand,
+       case when o.traffic_source = 'follow' then 'private' else 'public' end as domain,
+       o.traffic_source = 'paid' as is_paid,
+       o.gmv, coalesce(o.refund_amount, 0) as refund_amount,
+       o.gmv - coalesce(o.refund_amount, 0) as net_gmv,
+       o.paid_at, cast(o.paid_at as date) as order_date,
+       cast(date_trunc('month', o.paid_at) as date) as order_month
+from orders o left join accounts a using (account_id)
+where o.status <> 'cancelled' and o.paid_at is not null;
+
+create or replace temp table t0 as
+select brand, buyer_id, order_id as t0_order_id, paid_at as t0_paid_at,
+       order_month as cohort_month, domain as first_domain, gmv as t0_gmv
+from counted
+qualify row_number() over (partition by brand, buyer_id order by paid_at, order_id) = 1;
+
+create or replace temp table sessions as
+with header as (
+    select live_session_id, account_id, started_at, ended_at from traffic
+    qualify row_number() over (partition by live_session_id
+                               order by landing_date desc, filename desc) = 1
+), agg as (
+    select live_session_id, sum(viewers) as viewers,
+           sum(viewers) filter (where traffic_source = 'follow') as viewers_private,
+           sum(viewers) filter (where traffic_source = 'paid') as viewers_paid,
+           sum(watch_seconds) as watch_seconds
+    from traffic group by all
+)
+select h.*, cast(h.started_at as date) as started_date,
+       date_diff('second', h.started_at, h.ended_at) / 60.0 as duration_minutes,
+       a.viewers, coalesce(a.viewers_private, 0) as viewers_private,
+       coalesce(a.viewers_paid, 0) as viewers_paid, a.watch_seconds / 60.0 as watch_minutes
+from header h join agg a using (live_session_id);
+
+-- the seven marts ------------------------------------------------------------------------------
+create schema if not exists marts;
+
+create or replace table marts.dim_accounts as
+with seen as (
+    select account_id from counted union select account_id from follows
+    union select account_id from sessions
+)
+select account_id, account_name, brand, role, city, parent_account_id, opened_on from accounts
+union all
+select s.account_id, null, '(unmapped)', '(unmapped)', null, null, null
+from seen s anti join accounts a using (account_id);
+
+create or replace table marts.fct_gmv_by_source_daily as
+select order_date, account_id, traffic_source, domain, is_paid, count(*) as orders,
+       count(distinct buyer_id) as buyers, sum(gmv) as gmv, sum(refund_amount) as refund_amount,
+       sum(net_gmv) as net_gmv
+from counted group by all;
+
+create or replace table marts.fct_dual_wheel_daily as
+with d as (
+    select c.order_date, c.account_id, c.brand, count(*) as orders,
+           count(distinct c.buyer_id) as buyers,
+           count(distinct c.buyer_id) filter (where t0.t0_order_id is not null) as new_buyers,
+           sum(c.gmv) as gmv, sum(c.refund_amount) as refund_amount, sum(c.net_gmv) as net_gmv,
+           coalesce(sum(c.gmv) filter (where c.domain = 'private'), 0) as gmv_private,
+           coalesce(sum(c.gmv) filter (where c.domain = 'public'), 0) as gmv_public,
+           coalesce(sum(c.gmv) filter (where c.domain = 'public' and c.is_paid), 0) as gmv_public_paid
+    from counted c left join t0 on c.order_id = t0.t0_order_id
+    group by all
+)
+select *, buyers - new_buyers as returning_buyers, gmv_public - gmv_public_paid as gmv_public_organic,
+       gmv_private / nullif(gmv, 0) as private_share,
+       (gmv - gmv_public_paid) / nullif(gmv, 0) as organic_share
+from d;
+
+create or replace table marts.fct_cohort_repurchase as
+with co as (
+    select c.brand, c.buyer_id, c.gmv, c.paid_at, c.domain, t0.t0_paid_at
+    from counted c join t0 using (brand, buyer_id)
+), rep as (
+    select brand, buyer_id,
+           max(paid_at <= t0_paid_at + interval 30 day)::int as r30,
+           max(paid_at <= t0_paid_at + interval 60 day)::int as r60,
+           1 as r90,
+           count(*) filter (where paid_at <= t0_paid_at + interval 30 day) as o30,
+           coalesce(sum(gmv) filter (where paid_at <= t0_paid_at + interval 30 day), 0) as g30,
+           coalesce(sum(gmv) filter (where paid_at <= t0_paid_at + interval 30 day and domain = 'private'), 0) as g30p
+    from co where paid_at > t0_paid_at and paid_at <= t0_paid_at + interval 90 day
+    group by all
+), ff as (
+    select coalesce(a.brand, '(unmapped)') as brand, f.user_id, min(f.occurred_at) as first_follow
+    from follows f left join accounts a using (account_id)
+    where f.action = 'follow' group by all
+), horizon as (select max(order_date) as h from counted)
+select t0.brand, t0.cohort_month, t0.first_domain, count(*) as cohort_buyers,
+       sum(t0.t0_gmv) as t0_gmv,
+       count(*) filter (where ff.first_follow <= t0.t0_paid_at + interval 30 day) as fans_by_t30,
+       coalesce(sum(r30), 0) as repurchasers_30d, coalesce(sum(r60), 0) as repurchasers_60d,
+       coalesce(sum(r90), 0) as repurchasers_90d, coalesce(sum(o30), 0) as repurchase_orders_30d,
+       coalesce(sum(g30), 0) as repurchase_gmv_30d, coalesce(sum(g30p), 0) as repurchase_gmv_30d_private,
+       coalesce(sum(r30), 0) / count(*) as repurchase_rate_30d,
+       coalesce(sum(r90), 0) / count(*) as repurchase_rate_90d,
+       last_day(t0.cohort_month) + 30 <= any_value(horizon.h) as window_30d_complete
+from t0
+left join ff on ff.brand = t0.brand and ff.user_id = t0.buyer_id
+left join rep on rep.brand = t0.brand and rep.buyer_id = t0.buyer_id
+cross join horizon
+group by t0.brand, t0.cohort_month, t0.first_domain;
+
+create or replace table marts.fct_cohort_retention_monthly as
+select c.brand, t0.cohort_month, date_diff('month', t0.cohort_month, c.order_month) as months_since_first,
+       count(distinct c.buyer_id) as active_buyers, count(*) as orders, sum(c.gmv) as gmv
+from counted c join t0 using (brand, buyer_id)
+group by all;
+
+create or replace table marts.fct_account_matrix_daily as
+with od as (
+    select order_date as d, account_id, count(*) as orders, count(distinct buyer_id) as buyers,
+           sum(gmv) as gmv, sum(refund_amount) as refund_amount,
+           coalesce(sum(gmv) filter (where domain = 'private'), 0) as gmv_private
+    from counted group by all
+), ld as (
+    select started_date as d, account_id, count(*) as live_sessions,
+           sum(coalesce(duration_minutes, 0)) as live_minutes, sum(viewers) as viewers,
+           sum(watch_minutes) as watch_minutes
+    from sessions group by all
+), fd as (
+    select cast(occurred_at as date) as d, account_id,
+           count(*) filter (where action = 'follow') as new_follows,
+           count(*) filter (where action = 'unfollow') as unfollows
+    from follows group by all
+), days as (
+    select d, account_id from od union select d, account_id from ld union select d, account_id from fd
+), j as (
+    select days.d as activity_date, days.account_id, a.account_name,
+           coalesce(a.brand, '(unmapped)') as brand, coalesce(a.role, '(unmapped)') as role, a.city,
+           coalesce(ld.live_sessions, 0) as live_sessions, coalesce(ld.live_minutes, 0) as live_minutes,
+           coalesce(ld.viewers, 0) as viewers, coalesce(ld.watch_minutes, 0) as watch_minutes,
+           coalesce(od.orders, 0) as orders, coalesce(od.buyers, 0) as buyers,
+           coalesce(od.gmv, 0) as gmv, coalesce(od.refund_amount, 0) as refund_amount,
+           coalesce(od.gmv_private, 0) as gmv_private,
+           coalesce(fd.new_follows, 0) as new_follows, coalesce(fd.unfollows, 0) as unfollows
+    from days
+    left join marts.dim_accounts a on a.account_id = days.account_id
+    left join od on od.d = days.d and od.account_id = days.account_id
+    left join ld on ld.d = days.d and ld.account_id = days.account_id
+    left join fd on fd.d = days.d and fd.account_id = days.account_id
+)
+select *, new_follows - unfollows as net_follows,
+       gmv * 1000 / nullif(viewers, 0) as gpm, gmv / nullif(viewers, 0) as uv_value,
+       gmv / nullif(orders, 0) as aov, gmv / nullif(buyers, 0) as gmv_per_buyer,
+       refund_amount / nullif(gmv, 0) as refund_rate,
+       gmv / nullif(sum(gmv) over (partition by activity_date, brand), 0) as brand_gmv_share
+from j;
+
+create or replace table marts.fct_live_session as
+with so as (
+    select live_session_id, count(*) as orders, count(distinct buyer_id) as buyers, sum(gmv) as gmv,
+           coalesce(sum(gmv) filter (where domain = 'private'), 0) as gmv_private
+    from counted where live_session_id is not null group by all
+), j as (
+    select s.live_session_id, s.account_id, coalesce(a.brand, '(unmapped)') as brand, s.started_at,
+           s.ended_at, s.duration_minutes, s.viewers, s.viewers_private, s.viewers_paid,
+           s.watch_minutes, coalesce(so.orders, 0) as orders, coalesce(so.buyers, 0) as buyers,
+           coalesce(so.gmv, 0) as gmv, coalesce(so.gmv_private, 0) as gmv_private
+    from sessions s
+    left join marts.dim_accounts a on a.account_id = s.account_id
+    left join so on so.live_session_id = s.live_session_id
+)
+select *, watch_minutes / nullif(viewers, 0) as avg_watch_minutes,
+       orders * 60 / nullif(watch_minutes, 0) as orders_per_watch_hour,
+       gmv / nullif(orders, 0) as aov, gmv / nullif(buyers, 0) as gmv_per_buyer,
+       gmv / nullif(viewers, 0) as uv_value, gmv * 1000 / nullif(viewers, 0) as gpm,
+       (viewers - viewers_paid) / nullif(viewers, 0) as organic_viewer_share
+from j;

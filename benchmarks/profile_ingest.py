@@ -1,0 +1,102 @@
+"""Ingestion throughput on ~100 landing files, with a per-phase breakdown and an optional cProfile.
+
+    python benchmarks/profile_ingest.py --landing benchmarks/.cache/10M/gen366 --days 33 [--cprofile out.txt]
+
+Phase timings (read+hash, CSV parse, validate, DuckDB write incl. commit) are measured by wrapping
+the library's own functions, so the numbers describe exactly the code `dualwheel build` runs.
+A second `ingest_all` over the same files (all unchanged) measures the nightly no-op cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+
+import ingestion.load as load
+import ingestion.readers as readers
+
+PHASES: dict[str, float] = defaultdict(float)
+
+
+def _wrap(module, name: str, phase: str):
+    fn = getattr(module, name)
+
+    def wrapped(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            PHASES[phase] += time.perf_counter() - t
+
+    setattr(module, name, wrapped)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--landing", type=Path, required=True)
+    p.add_argument("--days", type=int, default=33, help="first N day folders (3 files each)")
+    p.add_argument("--cprofile", type=Path)
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="dw-prof-"))
+    landing = tmp / "landing"
+    landing.mkdir()
+    days = sorted(d for d in args.landing.iterdir() if d.is_dir())[: args.days]
+    (landing / "accounts.csv").hardlink_to(args.landing / "accounts.csv")
+    for d in days:
+        (landing / d.name).mkdir()
+        for f in d.iterdir():
+            (landing / d.name / f.name).hardlink_to(f)
+    for mod, name, phase in [(load, "read_bytes", "read+sha256"), (readers, "read_strings", "csv parse"),
+                             (readers, "validate_frame", "validate"), (load, "write_batch", "duckdb write+commit")]:
+        _wrap(mod, name, phase)
+    con = duckdb.connect(str(tmp / "w.duckdb"))
+    print(f"ingestion from {load.__file__}")
+    prof = cProfile.Profile() if args.cprofile else None
+    t, cpu = time.perf_counter(), time.process_time()
+    if prof:
+        prof.enable()
+    summary = load.ingest_all(con, landing)
+    if prof:
+        prof.disable()
+    wall = time.perf_counter() - t
+    cpu = time.process_time() - cpu
+    n = len(summary.results)
+    orders = [r for r in summary.files if r.export == "orders"]
+    print(f"files {n}, rows {summary.rows_read:,}, wall {wall:.2f} s ({wall / n * 1000:.0f} ms/file, "
+          f"{summary.rows_read / wall:,.0f} rows/s); cpu {cpu:.2f} s; load {os.getloadavg()[0]:.1f}")
+    print(f"orders files: {len(orders)}, mean rows {sum(r.rows_read for r in orders) / len(orders):,.0f}, "
+          f"mean {sum(r.seconds for r in orders) / len(orders) * 1000:.0f} ms/file")
+    for k, v in PHASES.items():
+        print(f"  {k:<22} {v:6.2f} s  {v / n * 1000:5.0f} ms/file")
+    PHASES.clear()
+    t = time.perf_counter()
+    load.ingest_all(con, landing)
+    t2 = time.perf_counter()
+    con.close()
+    print(f"close (final checkpoint) {time.perf_counter() - t2:.2f} s")
+    con = duckdb.connect(str(tmp / "w.duckdb"))
+    print(f"re-run, all unchanged (incl. close + reopen): {time.perf_counter() - t:.2f} s")
+    con.close()
+    print(f"db size {(tmp / 'w.duckdb').stat().st_size / 2**20:.0f} MB")
+    if prof:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(35)
+        s.write("\n---- by tottime\n")
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+        args.cprofile.write_text(s.getvalue())
+        print(f"cProfile written to {args.cprofile}")
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
