@@ -303,6 +303,31 @@ def _run(
     return results, errors
 
 
+def pending_landing_dates(con: duckdb.DuckDBPyConnection | None, landing_root: Path) -> list[dt.date]:
+    """Landing dates with a daily-export file that is new or whose content changed since it was
+    ingested (by sha256, as ingest_file decides), in date order.
+
+    Lets a run plan only the dates it will load: a nightly run over a 365-day landing then covers
+    one date instead of 365 (Dagster plans every asset of every partition in a run's range, about
+    0.5 s per partition measured at 10M orders).
+    """
+    root = Path(landing_root)
+    known: dict[str, str] = {}
+    if con is not None:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'audit' "
+            "and table_name = 'ingested_files'").fetchall()[0][0]
+        if exists:
+            known = dict(con.execute("select path, sha256 from audit.ingested_files").fetchall())
+    pending = []
+    for day, per_export in discover(root).dates.items():
+        for paths in per_export.values():
+            if any(known.get(relative_posix(p, root)) != read_bytes(p)[1] for p in paths):
+                pending.append(day)
+                break
+    return pending
+
+
 def ingest_landing_date(
     con: duckdb.DuckDBPyConnection,
     landing_root: Path,

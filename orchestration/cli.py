@@ -47,14 +47,20 @@ class RunOutcome:
         return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.step_seconds.items())
 
 
+_DEFINITIONS = None
+
+
 def _load_definitions(settings, *, show_progress: bool):
+    global _DEFINITIONS
     settings.export_to_env()
     os.environ["DUALWHEEL_PROGRESS"] = "1" if show_progress else "0"
     os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
-    from orchestration.definitions import defs
+    if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
+        from orchestration.definitions import defs
 
-    return defs()
+        _DEFINITIONS = defs()
+    return _DEFINITIONS
 
 
 def _default_dagster_home() -> Path:
@@ -84,7 +90,8 @@ def _step_error_message(event) -> str:
     return re.sub(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Rejected): ", "", (error.message or "").strip())
 
 
-def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = True) -> RunOutcome:
+def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = True,
+            asset_selection: list[list[str]] | None = None) -> RunOutcome:
     import dagster as dg
 
     from orchestration.partitions import range_tags
@@ -92,6 +99,7 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
     definitions = _load_definitions(settings, show_progress=show_progress)
     job = definitions.resolve_job_def(job_name)
     tags = range_tags(dates[0], dates[-1]) if dates else {}
+    selection = [dg.AssetKey(k) for k in asset_selection] if asset_selection else None
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
     # dagster-dbt echoes dbt's whole log to stdout; keep it in a file and show only the outcome.
@@ -99,7 +107,7 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False,
+            instance=instance, tags=tags, raise_on_error=False, asset_selection=selection,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     outcome = RunOutcome(success=result.success, run_id=result.run_id, seconds=time.perf_counter() - started,
                          log_file=log_file)
@@ -127,6 +135,67 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
     return outcome
 
 
+def _failed_dbt_nodes(limit: int = 10) -> list[str]:
+    """The dbt tests/models that failed in the last dbt run, from its run_results.json."""
+    import json
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    path = DBT_PROJECT_DIR / "target" / "dagster_run" / "run_results.json"
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    failed = [r for r in results if r.get("status") in ("error", "fail")]
+    lines = []
+    for r in failed[:limit]:
+        name = r["unique_id"].split(".", 2)[-1]
+        detail = f"{r['failures']} failing row(s)" if r.get("failures") else (r.get("message") or "").splitlines()[0:1]
+        lines.append(f"{name}: {detail if isinstance(detail, str) else ''.join(detail)}")
+    if len(failed) > limit:
+        lines.append(f"… and {len(failed) - limit} more")
+    return lines
+
+
+def _merge(first: RunOutcome, second: RunOutcome) -> RunOutcome:
+    return RunOutcome(success=first.success and second.success, run_id=second.run_id,
+                      seconds=first.seconds + second.seconds, failed_checks=first.failed_checks + second.failed_checks,
+                      warned_checks=first.warned_checks + second.warned_checks,
+                      passed_checks=first.passed_checks + second.passed_checks,
+                      step_errors=first.step_errors + second.step_errors,
+                      skipped_steps=first.skipped_steps + second.skipped_steps,
+                      step_seconds={**first.step_seconds, **second.step_seconds}, log_file=second.log_file)
+
+
+def _pending_dates(settings) -> list[str]:
+    """Landing dates with new or changed files, read from the working database (read-only)."""
+    import duckdb
+
+    from ingestion.load import pending_landing_dates
+
+    if not settings.work_db.exists():
+        return [d.isoformat() for d in pending_landing_dates(None, settings.landing)]
+    try:
+        con = duckdb.connect(str(settings.work_db), read_only=True)
+    except duckdb.Error as exc:
+        raise CliError(f"{settings.work_db}: cannot open the working database ({str(exc).splitlines()[0]})",
+                       hint="another dualwheel run (or the Dagster UI) is writing it; wait for it to finish") from None
+    try:
+        return [d.isoformat() for d in pending_landing_dates(con, settings.landing)]
+    finally:
+        con.close()
+
+
+def _ingest(settings, *, show_progress: bool) -> RunOutcome:
+    """Run ingestion for the pending landing dates only (the roster always)."""
+    pending = _pending_dates(settings)
+    if pending:
+        print(f"  {len(pending)} landing date(s) with new or changed files: {pending[0]} .. {pending[-1]}")
+        return run_job("ingest_job", settings, pending, show_progress=show_progress)
+    print("  no new or changed export files; checking the roster only")
+    return run_job("ingest_job", settings, [], show_progress=show_progress, asset_selection=[["raw", "accounts"]])
+
+
 def _report_outcome(outcome: RunOutcome, what: str) -> None:
     for name, description in outcome.warned_checks:
         print(f"  warn  {name}: {description}", file=sys.stdout if outcome.success else sys.stderr)
@@ -138,6 +207,11 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
     for step, message in outcome.step_errors:
         if "blocking asset check" in message and outcome.failed_checks:
             continue  # already listed above, with its figures
+        if step == "dbt_models":
+            failed_tests = _failed_dbt_nodes()
+            if failed_tests:
+                lines.extend(f"  dbt failed    {line}" for line in failed_tests)
+                continue
         lines.append(f"  step failed   {step}: {message[:2000]}")
     if outcome.log_file is not None:
         lines.append(f"  full log: {outcome.log_file}")
@@ -189,8 +263,8 @@ def cmd_ingest(args) -> int:
 
     settings = _settings(args)
     dates = _landing_dates(settings)
-    print(f"ingesting {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} from {settings.landing}")
-    outcome = run_job("ingest_job", settings, dates, show_progress=not args.quiet)
+    print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
+    outcome = _ingest(settings, show_progress=not args.quiet)
     _report_outcome(outcome, "ingestion")
     import duckdb
 
@@ -212,7 +286,9 @@ def cmd_build(args) -> int:
     settings = _settings(args)
     dates = _landing_dates(settings)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
-    outcome = run_job("refresh_job", settings, dates, show_progress=not args.quiet)
+    outcome = _ingest(settings, show_progress=not args.quiet)
+    if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
+        outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet))
     _report_outcome(outcome, "build")
     print(f"build succeeded in {outcome.seconds:.0f} s: {outcome.passed_checks} checks passed, "
           f"{len(outcome.warned_checks)} warning(s); published {settings.warehouse}")

@@ -136,10 +136,14 @@ def test_failed_dbt_test_fails_naming_the_test(workspace):
     before = sha256_of(warehouse)
     work = warehouse.with_name("dualwheel.work.duckdb")
     # Raw is only ever written by ingestion, which would reject this value; writing it directly
-    # stands for any corruption that only the models' tests can see.
+    # (as a newly ingested file, so incremental tests see it) stands for any corruption that only
+    # the models' tests can catch.
     with duckdb.connect(str(work)) as con:
-        con.execute("""insert into raw.orders select * replace ('zz-corrupt' as order_id, 'teleport' as traffic_source)
-                       from raw.orders limit 1""")
+        con.execute("""insert into raw.orders select * replace ('zz-corrupt' as order_id, 'teleport' as traffic_source,
+                       '2026-02-14/orders_corrupt.csv' as _source_file) from raw.orders limit 1""")
+        con.execute("""insert into audit.ingested_files by name select '2026-02-14/orders_corrupt.csv' as path,
+                       'orders' as export, date '2026-02-14' as landing_date, 'x' as sha256, 1 as rows_read,
+                       1 as rows_accepted, 0 as rows_rejected, now()::timestamp as ingested_at, 'loaded' as status""")
     proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
     _assert_failed_unchanged(proc, warehouse, before, "traffic_source")
 
