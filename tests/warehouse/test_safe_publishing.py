@@ -143,7 +143,8 @@ def test_failed_dbt_test_fails_naming_the_test(workspace):
                        '2026-02-14/orders_corrupt.csv' as _source_file) from raw.orders limit 1""")
         con.execute("""insert into audit.ingested_files by name select '2026-02-14/orders_corrupt.csv' as path,
                        'orders' as export, date '2026-02-14' as landing_date, 'x' as sha256, 1 as rows_read,
-                       1 as rows_accepted, 0 as rows_rejected, now()::timestamp as ingested_at, 'loaded' as status""")
+                       1 as rows_accepted, 0 as rows_rejected, timezone('Asia/Shanghai', now()) as ingested_at,
+                       'loaded' as status""")
     proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env)
     _assert_failed_unchanged(proc, warehouse, before, "traffic_source")
 
