@@ -251,10 +251,9 @@ def _landing_dates(settings) -> list[str]:
 def cmd_generate(args) -> int:
     from ingestion.simulator import generate
 
-    out = Path(args.out)
-    summary = generate(out, days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
+    summary = generate(Path(args.out), days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
                        progress=not args.quiet)
-    print(f"wrote {summary}" if not hasattr(summary, "describe") else summary.describe())
+    print(summary.describe())
     return 0
 
 
