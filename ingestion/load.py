@@ -62,6 +62,10 @@ alter table audit.ingested_files add column if not exists status varchar;
 create table if not exists audit.rejected_rows (export varchar not null, source_file varchar not null,
   row_number bigint not null, reasons varchar[] not null, raw_record json not null,
   landing_date date);
+-- Size and mtime of each file when its sha256 was taken: lets pending_landing_dates skip reading
+-- a file that has not been touched (a nightly scan would otherwise hash ~1.1 GB at 10M orders).
+create table if not exists audit.file_fingerprints (path varchar primary key, size_bytes bigint not null,
+  mtime_ns bigint not null, sha256 varchar not null);
 create table if not exists audit.dq_results (run_id varchar, suite varchar, expectation varchar, column_name varchar,
   severity varchar, success boolean, observed_value varchar, checked_at timestamp);
 """
@@ -233,6 +237,11 @@ def write_batch(
                 con.unregister(view)
 
 
+def _record_fingerprint(con: duckdb.DuckDBPyConnection, source_file: str, stat, sha256: str) -> None:
+    con.execute("insert or replace into audit.file_fingerprints values (?, ?, ?, ?)",
+                [source_file, stat.st_size, stat.st_mtime_ns, sha256])
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection, path: Path, export: str, *, landing_root: Path
 ) -> FileResult:
@@ -241,9 +250,12 @@ def ingest_file(
     path = Path(path)
     get_export(export)  # fail fast on a typo, before any I/O
     source_file = relative_posix(path, landing_root)
+    # stat before reading: if the file changes in between, its newer mtime makes the next scan hash it.
+    stat = path.stat()
     data, sha256 = read_bytes(path)
     previous = _previous(con, source_file)
     if previous is not None and previous[0] == sha256:
+        _record_fingerprint(con, source_file, stat, sha256)  # a touched-only file is cheap next time
         return FileResult(
             source_file,
             export,
@@ -263,6 +275,7 @@ def ingest_file(
     else:
         write_batch(con, batch, replace="file" if previous is not None else "none")
         status = "replaced" if previous is not None else "loaded"
+    _record_fingerprint(con, source_file, stat, sha256)  # only once the file is really loaded
     result = FileResult(
         batch.source_file,
         export,
@@ -309,22 +322,37 @@ def pending_landing_dates(con: duckdb.DuckDBPyConnection | None, landing_root: P
 
     Lets a run plan only the dates it will load: a nightly run over a 365-day landing then covers
     one date instead of 365 (Dagster plans every asset of every partition in a run's range, about
-    0.5 s per partition measured at 10M orders).
+    0.5 s per partition measured at 10M orders). Only files that are new or touched since they
+    were hashed (size or mtime differ, audit.file_fingerprints) are read.
     """
     root = Path(landing_root)
-    known: dict[str, str] = {}
+    known: dict[str, tuple] = {}
     if con is not None:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'audit' "
-            "and table_name = 'ingested_files'").fetchall()[0][0]
-        if exists:
-            known = dict(con.execute("select path, sha256 from audit.ingested_files").fetchall())
+        tables = {t for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'audit'").fetchall()}
+        if "ingested_files" in tables:
+            fingerprints = {} if "file_fingerprints" not in tables else {
+                path: rest for path, *rest in con.execute(
+                    "select path, size_bytes, mtime_ns, sha256 from audit.file_fingerprints").fetchall()}
+            known = {path: (sha, *fingerprints.get(path, (None, None, None)))
+                     for path, sha in con.execute("select path, sha256 from audit.ingested_files").fetchall()}
+
+    def changed(path: Path) -> bool:
+        entry = known.get(relative_posix(path, root))
+        if entry is None:
+            return True
+        sha, size, mtime, fingerprint_sha = entry
+        stat = path.stat()
+        # Untouched since it was hashed, and that hash is still the ingested one (a failed gate
+        # overwrites the ingested hash, so such files are read again): no need to read it.
+        if (stat.st_size, stat.st_mtime_ns) == (size, mtime) and fingerprint_sha == sha:
+            return False
+        return read_bytes(path)[1] != sha
+
     pending = []
     for day, per_export in discover(root).dates.items():
-        for paths in per_export.values():
-            if any(known.get(relative_posix(p, root)) != read_bytes(p)[1] for p in paths):
-                pending.append(day)
-                break
+        if any(changed(p) for paths in per_export.values() for p in paths):
+            pending.append(day)
     return pending
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from decimal import Decimal
 
 import duckdb
@@ -27,7 +28,7 @@ D = dt.date(2026, 6, 16)
 
 EXPECTED_TABLES = {
     ("raw", "accounts"), ("raw", "orders"), ("raw", "follows"), ("raw", "live_traffic"),
-    ("audit", "ingested_files"), ("audit", "rejected_rows"), ("audit", "dq_results"),
+    ("audit", "ingested_files"), ("audit", "rejected_rows"), ("audit", "dq_results"), ("audit", "file_fingerprints"),
 }
 
 
@@ -270,3 +271,57 @@ def test_personal_data_never_reaches_the_warehouse(tmp_path, landing):
     blob = db.read_bytes()  # belt and braces: not in the file's bytes either
     for needle in PHONES:
         assert needle.encode() not in blob
+
+
+# ---------------------------------------------------------------- pending landing dates
+
+
+def _pending_landing(tmp_path):
+    from ingestion.load import ensure_schema, ingest_all, pending_landing_dates
+
+    root = tmp_path / "pending"
+    header = "order_id,buyer_id,account_id,traffic_source,quantity,gmv,status,paid_at,updated_at\n"
+    for day in ("2026-06-15", "2026-06-16"):
+        (root / day).mkdir(parents=True)
+        (root / day / "orders.csv").write_text(
+            header + f"o-{day},b1,A1,follow,1,10.00,paid,{day} 10:00:00,{day} 10:00:00\n")
+    con = duckdb.connect(str(tmp_path / "pending.duckdb"))
+    ensure_schema(con)
+    return root, con, ingest_all, pending_landing_dates
+
+
+def test_pending_dates_are_the_new_or_changed_ones_and_untouched_files_are_not_read(tmp_path, monkeypatch):
+    import datetime as dt
+
+    import ingestion.load as load
+
+    root, con, ingest_all, pending_landing_dates = _pending_landing(tmp_path)
+    assert pending_landing_dates(con, root) == [dt.date(2026, 6, 15), dt.date(2026, 6, 16)]
+    ingest_all(con, root)
+    assert pending_landing_dates(con, root) == []
+
+    def refuse(path):
+        raise AssertionError(f"{path} was read although it is untouched")
+
+    monkeypatch.setattr(load, "read_bytes", refuse)
+    assert pending_landing_dates(con, root) == []
+    monkeypatch.undo()
+
+    # Touched but identical content: read, hashed, still not pending.
+    target = root / "2026-06-16" / "orders.csv"
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    assert pending_landing_dates(con, root) == []
+    # Changed content, and a brand-new day.
+    target.write_text(target.read_text().replace("10.00", "12.00"))
+    (root / "2026-06-17").mkdir()
+    (root / "2026-06-17" / "orders.csv").write_text((root / "2026-06-15" / "orders.csv").read_text())
+    assert pending_landing_dates(con, root) == [dt.date(2026, 6, 16), dt.date(2026, 6, 17)]
+
+
+def test_a_file_whose_gate_failed_is_pending_again_though_untouched(tmp_path):
+    import datetime as dt
+
+    root, con, ingest_all, pending_landing_dates = _pending_landing(tmp_path)
+    ingest_all(con, root)
+    con.execute("update audit.ingested_files set sha256 = 'gate-failed' where path = '2026-06-15/orders.csv'")
+    assert pending_landing_dates(con, root) == [dt.date(2026, 6, 15)]
