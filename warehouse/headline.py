@@ -1,4 +1,6 @@
-"""Headline figures of a published warehouse, read exactly as a BI tool would (read-only)."""
+"""Headline figures of a published warehouse for the terminal (`make demo`), read exactly as a BI
+tool would (read-only). The figures come from the same queries as the HTML report's headline
+cards (warehouse/report.py), so the two can never disagree."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from warehouse.report import account_leaderboard, headline_figures, table_names
 
 
 @dataclass(frozen=True)
@@ -21,36 +25,20 @@ class Headline:
     returning_buyers: int
     latest_complete_cohort: object
     latest_complete_cohort_t30: float | None
-    top_accounts: list[tuple]
+    top_accounts: list[dict]
     rows_read: int
     rows_rejected: int
-
-
-def _ratio(numerator, denominator):
-    return float(numerator) / float(denominator) if denominator else None
+    reject_share: float | None
 
 
 def read_headline(warehouse: Path, *, top: int = 5) -> Headline:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        first, last, gmv, net, orders, private, paid, new, returning = con.sql("""
-            select min(order_date), max(order_date), coalesce(sum(gmv), 0), coalesce(sum(net_gmv), 0),
-                   coalesce(sum(orders), 0), coalesce(sum(gmv_private), 0), coalesce(sum(gmv_public_paid), 0),
-                   coalesce(sum(new_buyers), 0), coalesce(sum(returning_buyers), 0)
-            from marts.fct_dual_wheel_daily""").fetchall()[0]
-        cohort = con.sql("""
-            select cohort_month, sum(repurchasers_30d) / nullif(sum(cohort_buyers), 0)
-            from marts.fct_cohort_repurchase where window_30d_complete
-            group by cohort_month order by cohort_month desc limit 1""").fetchall()
-        cohort = cohort[0] if cohort else None
-        accounts = con.sql(f"""
-            select m.account_id, any_value(m.account_name), any_value(m.brand), any_value(m.role),
-                   sum(m.gmv) gmv, sum(m.gmv) * 1000 / nullif(sum(m.viewers), 0) gpm
-            from marts.fct_account_matrix_daily m group by m.account_id order by gmv desc limit {int(top)}""").fetchall()
-        read, rejected = con.sql(
-            "select coalesce(sum(rows_read), 0), coalesce(sum(rows_rejected), 0) from audit.ingested_files").fetchall()[0]
-    return Headline(first, last, float(gmv), float(net), int(orders), _ratio(private, gmv), _ratio(paid, gmv),
-                    int(new), int(returning), cohort[0] if cohort else None,
-                    float(cohort[1]) if cohort and cohort[1] is not None else None, accounts, int(read), int(rejected))
+        h = headline_figures(con, table_names(con))
+        accounts = account_leaderboard(con)[:top]
+    return Headline(h["first_date"], h["last_date"], float(h["gmv"]), float(h["net_gmv"]), h["orders"],
+                    h["private_share"], h["paid_share"], h["new_buyers"], h["returning_buyers"],
+                    h["cohort_month"], h["repurchase_rate_30d"], accounts,
+                    h["rows_read"] or 0, h["rows_rejected"] or 0, h["reject_share"])
 
 
 def _pct(value: float | None) -> str:
@@ -66,12 +54,13 @@ def format_headline(h: Headline) -> str:
         f"  buyers (买家, account-days)  new {h.new_buyers:,} / returning {h.returning_buyers:,}",
         f"  T30 repurchase (30天复购率)  {_pct(h.latest_complete_cohort_t30)} for cohort {h.latest_complete_cohort} "
         "(latest cohort with a complete 30-day window)",
-        f"  data quality               {h.rows_read:,} rows read, {h.rows_rejected:,} rejected ({_pct(_ratio(h.rows_rejected, h.rows_read))})",
+        f"  data quality               {h.rows_read:,} rows read, {h.rows_rejected:,} rejected ({_pct(h.reject_share)})",
         "  top matrix accounts (账号矩阵) by GMV:",
     ]
-    for account_id, name, brand, role, gmv, gpm in h.top_accounts:
-        gpm_text = "n/a" if gpm is None else f"{float(gpm):,.0f}"
-        lines.append(f"    {account_id:<12} {str(name or ''):<18} {brand:<10} {role:<12} ¥{float(gmv):>14,.2f}  GPM {gpm_text}")
+    for a in h.top_accounts:
+        gpm_text = "n/a" if a["gpm"] is None else f"{a['gpm']:,.0f}"
+        lines.append(f"    {a['account_id']:<12} {str(a['account_name'] or ''):<18} {a['brand']:<10} {a['role']:<12} "
+                     f"¥{float(a['gmv']):>14,.2f}  GPM {gpm_text}")
     return "\n".join(lines)
 
 

@@ -71,7 +71,7 @@ def _ratio(numerator, denominator) -> float | None:
     return float(numerator) / float(denominator)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.sql("select schema_name || '.' || table_name from duckdb_tables() "
                    "union all select schema_name || '.' || view_name from duckdb_views()").fetchall()
     return {r[0] for r in rows}
@@ -86,7 +86,7 @@ def _month_end(d: date) -> date:
     return _add_months(d, 1) - timedelta(days=1)
 
 
-def _headline(con, tables: set[str]) -> dict[str, object]:
+def headline_figures(con, tables: set[str]) -> dict[str, object]:
     first, last, gmv, net, orders, private, paid, new, returning = con.sql("""
         select min(order_date), max(order_date), coalesce(sum(gmv), 0), coalesce(sum(net_gmv), 0),
                coalesce(sum(orders), 0), coalesce(sum(gmv_private), 0), coalesce(sum(gmv_public_paid), 0),
@@ -170,7 +170,7 @@ def _retention(con) -> tuple[dict, dict]:
     return sizes, active
 
 
-def _accounts(con) -> list[dict]:
+def account_leaderboard(con) -> list[dict]:
     rows = con.sql("""
         select m.account_id,
                coalesce(any_value(d.account_name), any_value(m.account_name)),
@@ -762,12 +762,12 @@ def build_report(warehouse: Path, out: Path) -> ReportSummary:
     if not warehouse.exists():
         raise FileNotFoundError(f"{warehouse}: no published warehouse (run the pipeline first)")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        tables = _tables(con)
-        h = _headline(con, tables)
+        tables = table_names(con)
+        h = headline_figures(con, tables)
         daily = _daily(con)
         cohorts = _cohorts(con)
         sizes, active = _retention(con)
-        accounts = _accounts(con)
+        accounts = account_leaderboard(con)
         sessions = _sessions(con)
 
     charts = {
