@@ -44,6 +44,15 @@ def work_db_for(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.stem + ".work.duckdb")
 
 
+#: Environment for every process that creates Dagster runs (the CLI, `dagster dev`, the daemon;
+#: the systemd units set it too). A run over N landing dates otherwise writes one
+#: ASSET_MATERIALIZATION_PLANNED event per asset per date before any step starts: 1,460 SQLite
+#: events, 10.9 s of a 10M-order full build (benchmarks/results.md). With it, one event per asset
+#: carries the date range. Dagster's documented cost: when such a run fails, its dates show as
+#: missing rather than failed in the partition view (the run itself still shows as failed).
+DAGSTER_ENV = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+
+
 @dataclass(frozen=True)
 class Settings:
     landing: Path
@@ -81,3 +90,5 @@ class Settings:
         os.environ["DUALWHEEL_WAREHOUSE"] = str(self.warehouse)
         os.environ["DUALWHEEL_MAX_REJECT_SHARE"] = repr(self.max_reject_share)
         os.environ["DUALWHEEL_DB_PATH"] = str(self.work_db)
+        for name, value in DAGSTER_ENV.items():
+            os.environ.setdefault(name, value)

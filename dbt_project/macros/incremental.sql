@@ -43,19 +43,22 @@
         'int_changed_follow_versions', 'int_follows_daily', 'int_brand_first_follows',
         'int_buyer_first_orders', 'int_t0_changes', 'int_affected_order_dates',
         'int_affected_activity_dates', 'int_affected_live_sessions',
-        'int_orders_counted', 'int_cohort_orders', 'fct_gmv_by_source_daily', 'fct_dual_wheel_daily',
+        'int_orders_counted', 'int_cohort_orders', 'int_affected_cohort_buyers', 'int_cohort_buyers',
+        'fct_cohort_retention_monthly', 'fct_gmv_by_source_daily', 'fct_dual_wheel_daily',
         'fct_account_matrix_daily', 'fct_live_session'
     ]) }}
 {% endmacro %}
 
 
-{# A checksum over the project's models and seeds: editing the SQL or the traffic_sources seed
-   changes what every row should be, so the next run treats everything as affected. #}
+{# A checksum over the project's models and seeds: editing the SQL, a model contract (column types,
+   NOT NULL constraints) or the traffic_sources seed changes what every row should be, so the
+   next run treats everything as affected. An incremental table keeps the DDL it was created
+   with: a new constraint reaches an existing warehouse with `dbt build --full-refresh`. #}
 {% macro dw_code_checksum() %}
     {% set parts = [] %}
     {% for node in graph.nodes.values() | sort(attribute='unique_id') %}
         {% if node.resource_type in ('model', 'seed') and node.package_name == project_name %}
-            {% do parts.append(node.unique_id ~ '=' ~ node.checksum.checksum) %}
+            {% do parts.append(node.unique_id ~ '=' ~ node.checksum.checksum ~ '/' ~ ((node.get('contract') or {}).get('checksum') or '')) %}
         {% endif %}
     {% endfor %}
     {{ return(local_md5(parts | join(';'))) }}
@@ -181,6 +184,44 @@
                 select 1 from {{ keys_relation }} as affected_keys
                 where {% for key in key_column %}affected_keys.{{ key }} = {{ this }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
             )
+        {% endif %}
+    {% endif %}
+{% endmacro %}
+
+
+{# fct_cohort_retention_monthly rows a partial run must recompute, as a predicate on `alias`
+   (with its month of orders as `order_month`): every row whose orders fall in a month with an
+   affected order date (each version of a changed order: a row's orders all share its month),
+   and the whole cohorts a moved T0 leaves or joins (all that buyer's orders change cohort).
+   The two key relations are arguments: the data tests pass placeholders (macros/test_scope.sql). #}
+{% macro dw_retention_scope(alias, order_month, affected_dates, t0_changes) %}
+    (
+        {{ order_month }} in (
+            select cast({{ dbt.date_trunc('month', 'affected.order_date') }} as date)
+            from {{ affected_dates }} as affected
+        )
+        or exists (
+            select 1 from {{ t0_changes }} as t0_changes
+            where t0_changes.brand = {{ alias }}.brand
+              and {{ alias }}.cohort_month in (
+                  cast({{ dbt.date_trunc('month', 't0_changes.old_t0_order_date') }} as date),
+                  cast({{ dbt.date_trunc('month', 't0_changes.new_t0_order_date') }} as date)
+              )
+        )
+    )
+{% endmacro %}
+
+
+{# Pre-hook of fct_cohort_retention_monthly (see dw_delete_affected for why a pre-hook). #}
+{% macro dw_delete_retention_rows() %}
+    {% if is_incremental() %}
+        {% if dw_scope_is_full() %}
+            delete from {{ this }}
+        {% else %}
+            delete from {{ this }}
+            where {{ dw_retention_scope(
+                this, 'cast(' ~ dbt.dateadd('month', 'months_since_first', 'cohort_month') ~ ' as date)',
+                ref('int_affected_order_dates'), ref('int_t0_changes')) }}
         {% endif %}
     {% endif %}
 {% endmacro %}

@@ -48,6 +48,9 @@
             "order_id in (select order_id from {int_changed_order_versions})"
             ~ " or exists (select 1 from {int_t0_changes} as affected_keys"
             ~ " where affected_keys.brand = {this}.brand and affected_keys.buyer_id = {this}.buyer_id)",
+        'intermediate.int_cohort_buyers':
+            "exists (select 1 from {int_affected_cohort_buyers} as affected_keys"
+            ~ " where affected_keys.brand = {this}.brand and affected_keys.buyer_id = {this}.buyer_id)",
         'intermediate.int_follows_daily':
             "activity_date in (select activity_date from {int_affected_activity_dates})",
         'intermediate.int_brand_first_follows':
@@ -57,6 +60,9 @@
             "order_date in (select order_date from {int_affected_order_dates})",
         'marts.fct_dual_wheel_daily':
             "order_date in (select order_date from {int_affected_order_dates})",
+        'marts.fct_cohort_retention_monthly':
+            dw_retention_scope('{this}', 'cast(' ~ dbt.dateadd('month', '{this}.months_since_first', '{this}.cohort_month') ~ ' as date)',
+                               '{int_affected_order_dates}', '{int_t0_changes}'),
         'marts.fct_account_matrix_daily':
             "activity_date in (select activity_date from {int_affected_activity_dates})",
         'marts.fct_live_session':
@@ -74,7 +80,7 @@
     {# A namespace: a plain `set` inside a Jinja for loop does not outlive the loop. #}
     {% set ns = namespace(sql=filters[key] | replace('{this}', relation | string)) %}
     {% for name in ['int_changed_order_versions', 'int_changed_follow_versions', 'int_t0_changes', 'int_affected_order_dates',
-                    'int_affected_activity_dates', 'int_affected_live_sessions'] %}
+                    'int_affected_activity_dates', 'int_affected_live_sessions', 'int_affected_cohort_buyers'] %}
         {% set ns.sql = ns.sql | replace('{' ~ name ~ '}', dw_model_relation(name) | string) %}
     {% endfor %}
     {{ return(ns.sql) }}

@@ -325,3 +325,99 @@ def test_a_file_whose_gate_failed_is_pending_again_though_untouched(tmp_path):
     ingest_all(con, root)
     con.execute("update audit.ingested_files set sha256 = 'gate-failed' where path = '2026-06-15/orders.csv'")
     assert pending_landing_dates(con, root) == [dt.date(2026, 6, 15)]
+
+
+# ---------------------------------------------------------------- chunked loading
+
+
+def _many_files(landing):
+    """Five orders files over two dates (one with a rejected row, one header-only) and a rejected file."""
+    write_rows(landing / DAY / "orders_a.csv", "orders", [row("orders", order_id=f"a{i}") for i in range(3)])
+    write_rows(landing / DAY / "orders_b.csv", "orders", [row("orders", order_id="b1"), row("orders", gmv="x")])
+    write_rows(landing / DAY / "orders_c.csv", "orders", [])
+    (landing / DAY / "orders_d.csv").write_bytes(b"")
+    write_rows(landing / "2026-06-17" / "orders.csv", "orders", [row("orders", order_id=f"n{i}") for i in range(4)])
+    return [(landing / DAY / f"orders_{x}.csv", "orders") for x in "abcd"] + [
+        (landing / "2026-06-17" / "orders.csv", "orders")]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 1_000_000])
+def test_chunks_span_files_and_dates_and_keep_per_file_figures(tmp_path, landing, chunk_rows):
+    jobs = _many_files(landing)
+    con = duckdb.connect(str(tmp_path / f"chunks{chunk_rows}.duckdb"))
+    batches = []
+    results, errors = load_module.ingest_files(
+        con, jobs, landing, chunk_rows=chunk_rows, on_batch=lambda e, frame: batches.append((e, frame.height)))
+    assert [str(e) for e in errors] == [f"{DAY}/orders_d.csv: empty file (no header row)"]
+    # Results in the order of the jobs, with each file's own figures whatever the chunking.
+    assert [(r.path, r.status, r.rows_read, r.rows_accepted, r.rows_rejected) for r in results] == [
+        (f"{DAY}/orders_a.csv", "loaded", 3, 3, 0), (f"{DAY}/orders_b.csv", "loaded", 2, 1, 1),
+        (f"{DAY}/orders_c.csv", "loaded", 0, 0, 0), ("2026-06-17/orders.csv", "loaded", 4, 4, 0)]
+    assert q(con, "select path, rows_read, rows_accepted, rows_rejected, landing_date from audit.ingested_files "
+                  "order by path") == [
+        (f"{DAY}/orders_a.csv", 3, 3, 0, D), (f"{DAY}/orders_b.csv", 2, 1, 1, D), (f"{DAY}/orders_c.csv", 0, 0, 0, D),
+        ("2026-06-17/orders.csv", 4, 4, 0, dt.date(2026, 6, 17))]
+    assert q(con, "select _source_file, _landing_date, count(*), min(_row_number), max(_row_number) "
+                  "from raw.orders group by all order by 1") == [
+        (f"{DAY}/orders_a.csv", D, 3, 1, 3), (f"{DAY}/orders_b.csv", D, 1, 1, 1),
+        ("2026-06-17/orders.csv", dt.date(2026, 6, 17), 4, 1, 4)]
+    assert q(con, "select source_file, row_number, landing_date from audit.rejected_rows") == [
+        (f"{DAY}/orders_b.csv", 2, D)]
+    # The hook saw every accepted row exactly once, one call per chunk.
+    assert sum(n for _, n in batches) == 8 and {e for e, _ in batches} == {"orders"}
+    if chunk_rows == 1_000_000:
+        assert len(batches) == 1
+    assert q(con, "select count(*) from audit.file_fingerprints") == [(4,)]
+
+
+def test_a_changed_file_in_a_chunk_replaces_only_its_own_rows(tmp_path, landing):
+    jobs = _many_files(landing)[:2]
+    con = duckdb.connect(str(tmp_path / "replace.duckdb"))
+    load_module.ingest_files(con, jobs, landing, chunk_rows=100)
+    write_rows(landing / DAY / "orders_b.csv", "orders", [row("orders", order_id="b9")])
+    results, _ = load_module.ingest_files(con, jobs, landing, chunk_rows=100)
+    assert [(r.path, r.status) for r in results] == [(f"{DAY}/orders_a.csv", "unchanged"),
+                                                     (f"{DAY}/orders_b.csv", "replaced")]
+    assert q(con, "select order_id from raw.orders order by 1") == [("a0",), ("a1",), ("a2",), ("b9",)]
+    assert q(con, "select count(*) from audit.rejected_rows") == [(0,)]
+    assert q(con, "select status from audit.ingested_files order by path") == [("loaded",), ("replaced",)]
+
+
+def test_an_error_on_a_later_chunk_keeps_committed_chunks_and_stops_the_reader(tmp_path, landing):
+    import threading
+
+    jobs = [j for j in _many_files(landing) if not j[0].name.endswith("_d.csv")]
+    con = duckdb.connect(str(tmp_path / "stop.duckdb"))
+    threads_before = threading.active_count()
+    calls = []
+
+    def fail_on_second(export, frame):
+        calls.append(frame.height)
+        if len(calls) == 2:
+            raise RuntimeError("GX blew up")
+
+    with pytest.raises(RuntimeError, match="GX blew up"):
+        load_module.ingest_files(con, jobs, landing, chunk_rows=3, on_batch=fail_on_second)
+    assert threading.active_count() == threads_before  # the reader thread is gone
+    # Chunk 1 (orders_a, 3 rows) committed; chunk 2 never written, so its files stay pending.
+    assert q(con, "select path from audit.ingested_files") == [(f"{DAY}/orders_a.csv",)]
+    assert q(con, "select count(*) from raw.orders") == [(3,)]
+    results, errors = load_module.ingest_files(con, jobs, landing, chunk_rows=3)
+    assert not errors and [r.status for r in results] == ["unchanged", "loaded", "loaded", "loaded"]
+    assert q(con, "select count(*) from raw.orders") == [(8,)]
+
+
+def test_an_unexpected_read_error_in_the_reader_thread_reaches_the_caller(tmp_path, landing, monkeypatch):
+    jobs = _many_files(landing)[:2]
+    con = duckdb.connect(str(tmp_path / "oserror.duckdb"))
+    real = load_module.read_bytes
+
+    def flaky(path):
+        if path.name == "orders_b.csv":
+            raise PermissionError(f"permission denied: {path}")
+        return real(path)
+
+    monkeypatch.setattr(load_module, "read_bytes", flaky)
+    with pytest.raises(PermissionError, match="orders_b.csv"):
+        load_module.ingest_files(con, jobs, landing, chunk_rows=1)
+    assert q(con, "select count(*) from audit.ingested_files") == [(1,)]

@@ -95,3 +95,24 @@ def test_rows_conserved_and_acceptance_matches_oracle(data, fmt):
         assert con.execute("select count(*) from raw.orders").fetchall()[0][0] == res.rows_accepted
         assert con.execute("select count(*) from audit.rejected_rows").fetchall()[0][0] == res.rows_rejected
         con.close()
+
+
+# Timestamps of at most 19 characters, valid or not: the shapes the fast path must agree on.
+_SHORT_TIMESTAMPS = st.one_of(
+    st.builds(lambda y, mo, d, h, mi, s, sep, dsep: f"{y:04d}{dsep}{mo:02d}{dsep}{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}",
+              st.integers(1990, 2100), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+              st.integers(0, 61), st.integers(0, 61), st.sampled_from([" ", "T", "t", "_"]),
+              st.sampled_from(["-", "/", "."])),
+    st.text(alphabet="0123456789-/: T", max_size=19),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), _SHORT_TIMESTAMPS), max_size=20))
+def test_timestamp_fast_path_agrees_with_the_full_parser(values):
+    from ingestion.validate import parse_timestamp
+
+    frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
+    full = frame.select(parse_timestamp(pl.col("t"))).to_series()
+    fast = frame.select(parse_timestamp(pl.col("t"), has_tails=False)).to_series()
+    assert full.to_list() == fast.to_list()

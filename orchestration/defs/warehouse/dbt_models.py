@@ -85,6 +85,11 @@ OBSERVED_FIGURES = {
     "orders_reference_known_live_sessions": _orders_with_unknown_sessions,
 }
 
+# dbt unit tests check SQL logic on fixed inputs, not data: they run in `make test` (tests/dbt
+# runs a plain `dbt build`) and, as dbt recommends, not in production runs, where the 14 of them
+# cost ~1.7 s of every build (0.25 s each on 2 threads, 10M-order nightly).
+DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
 TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 DBT_TARGET_PATH = DBT_PROJECT_DIR / "target" / "dagster_run"
 
@@ -101,7 +106,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 
         bar = tqdm(total=_dbt_node_count(), desc="dbt build (models + tests)", unit="node", leave=False)
     try:
-        for event in dbt.cli(["build"], context=context, target_path=DBT_TARGET_PATH).stream():
+        for event in dbt.cli(DBT_BUILD_ARGS, context=context, target_path=DBT_TARGET_PATH).stream():
             if bar is not None:
                 bar.update(1)
             if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
