@@ -18,28 +18,41 @@
 -- depends_on: {{ ref('int_refresh_scope') }}
 -- depends_on: {{ ref('int_affected_cohort_buyers') }}
 {%- set partial = dw_is_partial_refresh() %}
-{%- set only_affected -%}
-    {% if partial %}
-    and exists (
+{#- A full build reads int_cohort_orders twice by ref() (see above); a partial one reads the
+    affected buyers' orders once into a small CTE and uses it twice. -#}
+{%- set cohort_orders = 'affected_orders' if partial else ref('int_cohort_orders') %}
+with
+
+{% if partial %}
+affected_orders as (
+
+    select * from {{ ref('int_cohort_orders') }} as cohort_orders
+    where exists (
         select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
         where affected.brand = cohort_orders.brand
           and affected.buyer_id = cohort_orders.buyer_id
     )
-    {% endif %}
-{%- endset %}
-with
 
+),
+
+{% endif %}
 first_follows as (
 
-    select * from {{ ref('int_brand_first_follows') }}
+    select * from {{ ref('int_brand_first_follows') }} as first_follows
+    {% if partial %}
+    where exists (
+        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
+        where affected.brand = first_follows.brand
+          and affected.buyer_id = first_follows.user_id
+    )
+    {% endif %}
 
 ),
 
 first_orders as (
 
-    select * from {{ ref('int_cohort_orders') }} as cohort_orders
+    select * from {{ cohort_orders }} as cohort_orders
     where is_t0_order
-    {{ only_affected }}
 
 ),
 
@@ -64,11 +77,10 @@ repurchases as (
                 then gmv else 0 end
         ) as repurchase_gmv_30d_private
 
-    from {{ ref('int_cohort_orders') }} as cohort_orders
+    from {{ cohort_orders }} as cohort_orders
 
     where paid_at > t0_paid_at
       and paid_at <= {{ dbt.dateadd('day', 90, 't0_paid_at') }}
-      {{ only_affected }}
 
     group by
         brand,
