@@ -21,8 +21,9 @@ an idle 2-core machine, about twice that when the machine is busy.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -583,6 +584,109 @@ def validate_batch(export: str, df: pl.DataFrame, *,
                 observed += f" [GX on an evenly spaced sample of {batch.height} of {df.height} rows]"
         out.append(DQResult(export, check.name, check.column, check.severity, success, observed))
     return out
+
+
+# --------------------------------------------------------------------------- background process
+#
+# `import great_expectations` costs ~6 s of one core (scipy, pandas, altair ...), ~15 % of a
+# 10M-order nightly refresh, and Python imports hold the GIL, so a thread cannot hide it. A
+# command that knows it will validate (`dualwheel build` with pending files) calls
+# start_background_process() first: a spawned process imports GX on the other core while this
+# one imports Dagster, then validates the batches sent to it, in order, while this process goes
+# on loading. Without it (the Dagster UI, the daemon, a library caller) everything stays
+# in-process, as before.
+
+
+def _serve(conn) -> None:
+    """The background process: build the runtime, then answer (export, frame) with results."""
+    _get_runtime()
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        export, frame = message
+        try:
+            conn.send(("ok", validate_batch(export, frame)))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class BackgroundValidator:
+    """Great Expectations in a separate process; results come back in submission order."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(child,), name="dualwheel-gx", daemon=True)
+        self._process.start()
+        child.close()
+        self._pending = 0
+        self._received: list[list[DQResult]] = []
+        self._lock = threading.Lock()
+
+    def _take(self) -> None:
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the Great Expectations process exited unexpectedly") from None
+        self._pending -= 1
+        if kind == "error":
+            raise RuntimeError(f"Great Expectations failed: {payload}")
+        self._received.append(payload)
+
+    def submit(self, export: str, df: pl.DataFrame) -> None:
+        with self._lock:
+            # Drain finished results first: each is a few KB, so the worker never blocks on a
+            # full pipe while this process blocks sending it the next batch.
+            while self._pending and self._conn.poll():
+                self._take()
+            self._conn.send((export, df))
+            self._pending += 1
+
+    def results(self) -> list[DQResult]:
+        """Every result submitted so far (waits for the outstanding batches), in order."""
+        with self._lock:
+            while self._pending:
+                self._take()
+            out = [r for batch in self._received for r in batch]
+            self._received.clear()
+            return out
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(None)
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+
+_background: BackgroundValidator | None = None
+
+
+def start_background_process() -> BackgroundValidator:
+    """Start importing GX in a background process now (idempotent); see the comment above."""
+    global _background
+    if _background is None:
+        _background = BackgroundValidator()
+    return _background
+
+
+def background_process() -> BackgroundValidator | None:
+    """The process started by start_background_process(), if any."""
+    return _background
+
+
+def stop_background_process() -> None:
+    global _background
+    if _background is not None:
+        _background.close()
+        _background = None
 
 
 def blocking_failures(results: Iterable[DQResult]) -> list[DQResult]:

@@ -191,7 +191,15 @@ def _ingest(settings, *, show_progress: bool) -> RunOutcome:
     pending = _pending_dates(settings)
     if pending:
         print(f"  {len(pending)} landing date(s) with new or changed files: {pending[0]} .. {pending[-1]}")
-        return run_job("ingest_job", settings, pending, show_progress=show_progress)
+        from ingestion import quality
+
+        # New files will be validated: import Great Expectations (~6 s) in a background process
+        # while this one loads Dagster, instead of inside the first ingestion step.
+        quality.start_background_process()
+        try:
+            return run_job("ingest_job", settings, pending, show_progress=show_progress)
+        finally:
+            quality.stop_background_process()
     print("  no new or changed export files; checking the roster only")
     return run_job("ingest_job", settings, [], show_progress=show_progress, asset_selection=[["raw", "accounts"]])
 

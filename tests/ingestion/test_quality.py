@@ -283,3 +283,25 @@ def test_blocking_failures_keeps_only_failed_errors():
     mk = lambda sev, ok: q.DQResult("orders", f"x_{sev}_{ok}", None, sev, ok, "")  # noqa: E731
     rs = [mk("error", True), mk("error", False), mk("warn", False), mk("warn", True)]
     assert q.blocking_failures(rs) == [rs[1]]
+
+
+def test_background_process_gives_the_in_process_results_in_order():
+    bad = _orders().with_columns(pl.col("updated_at").dt.offset_by("-10d"))
+    batches = [("orders", _orders()), ("orders", bad), ("accounts", _accounts()),
+               ("orders", _orders(0))]
+    expected = [r for export, df in batches for r in q.validate_batch(export, df)]
+    worker = q.start_background_process()
+    try:
+        assert q.start_background_process() is worker and q.background_process() is worker
+        for export, df in batches:
+            worker.submit(export, df)
+        assert worker.results() == expected
+        assert worker.results() == []  # handed out once
+        worker.submit("nope", _orders())
+        with pytest.raises(RuntimeError, match="Great Expectations failed: ValueError: no data-quality suite"):
+            worker.results()
+        worker.submit("orders", _orders())  # still serving after an error
+        assert worker.results() == q.validate_batch("orders", _orders())
+    finally:
+        q.stop_background_process()
+    assert q.background_process() is None

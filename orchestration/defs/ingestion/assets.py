@@ -82,14 +82,23 @@ class GreatExpectationsOnLoad:
 
     def __init__(self) -> None:
         self.results: list = []
+        self._remote = None
 
     def __call__(self, export: str, accepted) -> None:
         from ingestion import quality  # GX costs 10–20 s to import: only pay it when there is data to check
 
-        self.results.extend(quality.validate_batch(export, accepted))
+        # `dualwheel build` starts GX in a background process before loading Dagster (its import
+        # then costs this run nothing); elsewhere (UI, daemon) it is imported here, once.
+        self._remote = quality.background_process()
+        if self._remote is not None:
+            self._remote.submit(export, accepted)
+        else:
+            self.results.extend(quality.validate_batch(export, accepted))
 
     def finish(self, con, changed: list, run_id: str):
         """Store the results; returns the blocking failures and the number of expectations evaluated."""
+        if self._remote is not None:
+            self.results.extend(self._remote.results())
         if not self.results:
             return [], 0
         from ingestion import quality
