@@ -145,9 +145,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create raw.* and audit.* (docs/architecture.md) if they do not exist yet.
 
     Also raises the WAL auto-checkpoint threshold of this database instance from DuckDB's 16 MB to
-    256 MB: loading commits once per file, and at 16 MB every ~4th orders file paid a ~200 ms
-    checkpoint that rewrote the tables' last row groups (benchmarks/results.md: write+commit
-    48 -> 25 ms per file). The WAL is checkpointed when the connection closes, as before.
+    256 MB: when loading committed once per file, every ~4th orders file paid a ~200 ms
+    checkpoint at 16 MB that rewrote the tables' last row groups (write+commit 48 -> 25 ms per
+    file); with ~1M-row chunks it still saves rewriting row groups every few MB of WAL. The WAL
+    is checkpointed when the connection closes, as before.
     """
     con.execute(DDL)
     con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")

@@ -597,43 +597,56 @@ def validate_batch(export: str, df: pl.DataFrame, *,
 # in-process, as before.
 
 
-def _serve(conn) -> None:
+#: Batches handed to the background process and not yet answered; submit() waits beyond this so
+#: that a loader faster than GX cannot pile up pickled ~1M-row batches in memory.
+_MAX_PENDING = 2
+
+
+def _serve(inbox, outbox) -> None:
     """The background process: build the runtime, then answer (export, frame) with results."""
     _get_runtime()
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
+        message = inbox.get()
         if message is None:
             return
         export, frame = message
         try:
-            conn.send(("ok", validate_batch(export, frame)))
+            outbox.put(("ok", validate_batch(export, frame)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            outbox.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class BackgroundValidator:
-    """Great Expectations in a separate process; results come back in submission order."""
+    """Great Expectations in a separate process; results come back in submission order.
+
+    submit() returns at once: multiprocessing queues pickle and send from a feeder thread, so
+    the loader goes on writing while the batch travels and is validated.
+    """
 
     def __init__(self) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(child,), name="dualwheel-gx", daemon=True)
+        self._inbox = ctx.Queue()
+        self._outbox = ctx.Queue()
+        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox),
+                                    name="dualwheel-gx", daemon=True)
         self._process.start()
-        child.close()
         self._pending = 0
         self._received: list[list[DQResult]] = []
         self._lock = threading.Lock()
 
     def _take(self) -> None:
-        try:
-            kind, payload = self._conn.recv()
-        except EOFError:
-            raise RuntimeError("the Great Expectations process exited unexpectedly") from None
+        import queue
+
+        while True:
+            try:
+                kind, payload = self._outbox.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise RuntimeError("the Great Expectations process exited unexpectedly "
+                                       f"(exit code {self._process.exitcode})") from None
         self._pending -= 1
         if kind == "error":
             raise RuntimeError(f"Great Expectations failed: {payload}")
@@ -641,11 +654,9 @@ class BackgroundValidator:
 
     def submit(self, export: str, df: pl.DataFrame) -> None:
         with self._lock:
-            # Drain finished results first: each is a few KB, so the worker never blocks on a
-            # full pipe while this process blocks sending it the next batch.
-            while self._pending and self._conn.poll():
+            while self._pending >= _MAX_PENDING:
                 self._take()
-            self._conn.send((export, df))
+            self._inbox.put((export, df))
             self._pending += 1
 
     def results(self) -> list[DQResult]:
@@ -659,11 +670,14 @@ class BackgroundValidator:
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self._conn.send(None)
+            self._inbox.put(None)
         self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
-        self._conn.close()
+            self._process.join(timeout=5)
+        for q in (self._inbox, self._outbox):
+            q.cancel_join_thread()  # never hang at exit on a batch nobody will read
+            q.close()
 
 
 _background: BackgroundValidator | None = None
