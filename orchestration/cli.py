@@ -508,9 +508,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that load Dagster, dbt's manifest and DuckDB: tearing that interpreter down (module
+# dicts, ~10^6 objects) took ~1 s after the work was done, 3 % of a 10M-order nightly refresh.
+# Every file they write is closed and every child process stopped by the time they return.
+_EXIT_WITHOUT_TEARDOWN = {"build", "demo", "ingest"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    rc = _run_command(args)
+    if argv is None and args.command in _EXIT_WITHOUT_TEARDOWN:  # the `dualwheel` program itself
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(rc)
+    return rc
+
+
+def _run_command(args: argparse.Namespace) -> int:
     # Library loggers would repeat, line by line, what the command summarises at the end.
     level = logging.DEBUG if args.debug else logging.CRITICAL
     logging.basicConfig(level=level, format="%(name)s: %(message)s")
