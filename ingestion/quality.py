@@ -602,11 +602,26 @@ def validate_batch(export: str, df: pl.DataFrame, *,
 _MAX_PENDING = 2
 
 
-def _serve(inbox, outbox) -> None:
-    """The background process: build the runtime, then answer (export, frame) with results."""
+def _serve(inbox, outbox, parent: int) -> None:
+    """The background process: build the runtime, then answer (export, frame) with results.
+
+    Exits when told to (None) or when its parent is gone: a parent killed mid-run (SIGKILL, OOM)
+    cannot send None, and the queue never reports end-of-file because this process holds a copy
+    of its writing end too.
+    """
+    import os
+    import queue
+
+    # `parent` comes from the parent itself: read here, it could already be init's pid if the
+    # parent died while this process was still starting.
     _get_runtime()
     while True:
-        message = inbox.get()
+        try:
+            message = inbox.get(timeout=2.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if message is None:
             return
         export, frame = message
@@ -625,11 +640,12 @@ class BackgroundValidator:
 
     def __init__(self) -> None:
         import multiprocessing
+        import os
 
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
         self._inbox = ctx.Queue()
         self._outbox = ctx.Queue()
-        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox),
+        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid()),
                                     name="dualwheel-gx", daemon=True)
         self._process.start()
         self._pending = 0

@@ -305,3 +305,27 @@ def test_background_process_gives_the_in_process_results_in_order():
     finally:
         q.stop_background_process()
     assert q.background_process() is None
+
+
+def test_background_process_exits_when_its_parent_is_killed():
+    import os
+    import signal
+    import time
+
+    code = ("from ingestion import quality; import time; w = quality.start_background_process(); "
+            "print(w._process.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 60  # the child first finishes importing GX, then notices
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # exited; waiting to be reaped by whoever adopted it
+            return
+        time.sleep(0.5)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the Great Expectations process outlived its killed parent")
