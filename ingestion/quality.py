@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
+import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -609,9 +611,6 @@ def _serve(inbox, outbox, parent: int) -> None:
     cannot send None, and the queue never reports end-of-file because this process holds a copy
     of its writing end too.
     """
-    import os
-    import queue
-
     # `parent` comes from the parent itself: read here, it could already be init's pid if the
     # parent died while this process was still starting.
     _get_runtime()
@@ -635,12 +634,12 @@ class BackgroundValidator:
     """Great Expectations in a separate process; results come back in submission order.
 
     submit() returns at once: multiprocessing queues pickle and send from a feeder thread, so
-    the loader goes on writing while the batch travels and is validated.
+    the loader goes on writing while the batch travels and is validated. Used from one thread: the
+    loader calls its on_batch hook on the writing thread only.
     """
 
     def __init__(self) -> None:
         import multiprocessing
-        import os
 
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
         self._inbox = ctx.Queue()
@@ -650,11 +649,8 @@ class BackgroundValidator:
         self._process.start()
         self._pending = 0
         self._received: list[list[DQResult]] = []
-        self._lock = threading.Lock()
 
     def _take(self) -> None:
-        import queue
-
         while True:
             try:
                 kind, payload = self._outbox.get(timeout=1.0)
@@ -669,20 +665,18 @@ class BackgroundValidator:
         self._received.append(payload)
 
     def submit(self, export: str, df: pl.DataFrame) -> None:
-        with self._lock:
-            while self._pending >= _MAX_PENDING:
-                self._take()
-            self._inbox.put((export, df))
-            self._pending += 1
+        while self._pending >= _MAX_PENDING:
+            self._take()
+        self._inbox.put((export, df))
+        self._pending += 1
 
     def results(self) -> list[DQResult]:
         """Every result submitted so far (waits for the outstanding batches), in order."""
-        with self._lock:
-            while self._pending:
-                self._take()
-            out = [r for batch in self._received for r in batch]
-            self._received.clear()
-            return out
+        while self._pending:
+            self._take()
+        out = [r for batch in self._received for r in batch]
+        self._received.clear()
+        return out
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

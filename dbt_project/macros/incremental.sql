@@ -165,27 +165,36 @@
 {% endmacro %}
 
 
-{# Pre-hook of the incremental models (strategy `append`): delete the affected keys, or every
-   row on a full-scope run. The default delete+insert deletes only keys present in the new
-   batch, so a key that vanished (a date whose orders were all cancelled, an order that is no
-   longer counted) would survive; hence the explicit key set. Runs inside the model's
-   transaction, before the insert: a failure rolls both back. #}
-{% macro dw_delete_affected(key_column, keys_relation, keys_column=none) %}
+{# Pre-hook of the incremental models (strategy `append`): delete the rows matching `predicate`
+   (the affected keys), or every row on a full-scope run. The default delete+insert deletes only
+   keys present in the new batch, so a key that vanished (a date whose orders were all
+   cancelled, an order that is no longer counted) would survive; hence the explicit key set.
+   Runs inside the model's transaction, before the insert: a failure rolls both back. #}
+{% macro dw_delete_rows(predicate) %}
     {% if is_incremental() %}
         {% if dw_scope_is_full() %}
             delete from {{ this }}
-        {% elif key_column is string %}
-            delete from {{ this }}
-            where {{ key_column }} in (select {{ keys_column or key_column }} from {{ keys_relation }})
         {% else %}
-            {# Composite key: a correlated EXISTS (row-value IN is not portable). #}
-            delete from {{ this }}
-            where exists (
-                select 1 from {{ keys_relation }} as affected_keys
-                where {% for key in key_column %}affected_keys.{{ key }} = {{ this }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
-            )
+            delete from {{ this }} where {{ predicate }}
         {% endif %}
     {% endif %}
+{% endmacro %}
+
+
+{# dw_delete_rows for rows whose key is in keys_relation (one column, or a list: composite). #}
+{% macro dw_delete_affected(key_column, keys_relation, keys_column=none) %}
+    {% if key_column is string %}
+        {% set predicate = key_column ~ ' in (select ' ~ (keys_column or key_column) ~ ' from ' ~ keys_relation ~ ')' %}
+    {% else %}
+        {# Composite key: a correlated EXISTS (row-value IN is not portable). #}
+        {% set matches = [] %}
+        {% for key in key_column %}
+            {% do matches.append('affected_keys.' ~ key ~ ' = ' ~ this ~ '.' ~ key) %}
+        {% endfor %}
+        {% set predicate = 'exists (select 1 from ' ~ keys_relation ~ ' as affected_keys where '
+                           ~ matches | join(' and ') ~ ')' %}
+    {% endif %}
+    {{ dw_delete_rows(predicate) }}
 {% endmacro %}
 
 
@@ -212,16 +221,9 @@
 {% endmacro %}
 
 
-{# Pre-hook of fct_cohort_retention_monthly (see dw_delete_affected for why a pre-hook). #}
+{# Pre-hook of fct_cohort_retention_monthly (see dw_delete_rows for why a pre-hook). #}
 {% macro dw_delete_retention_rows() %}
-    {% if is_incremental() %}
-        {% if dw_scope_is_full() %}
-            delete from {{ this }}
-        {% else %}
-            delete from {{ this }}
-            where {{ dw_retention_scope(
-                this, 'cast(' ~ dbt.dateadd('month', 'months_since_first', 'cohort_month') ~ ' as date)',
-                ref('int_affected_order_dates'), ref('int_t0_changes')) }}
-        {% endif %}
-    {% endif %}
+    {{ dw_delete_rows(dw_retention_scope(
+        this, 'cast(' ~ dbt.dateadd('month', 'months_since_first', 'cohort_month') ~ ' as date)',
+        ref('int_affected_order_dates'), ref('int_t0_changes'))) }}
 {% endmacro %}

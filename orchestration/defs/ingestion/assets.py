@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingestion import gates
+from ingestion import gates, quality  # quality imports GX only when a batch is validated
 from ingestion.errors import FilesRejected
 from ingestion.load import discover, ensure_schema, ingest_files, ingest_roster
 from orchestration.defs.resources import WarehouseResource
@@ -82,14 +82,12 @@ class GreatExpectationsOnLoad:
 
     def __init__(self) -> None:
         self.results: list = []
-        self._remote = None
+        # `dualwheel build` starts GX in a background process before loading Dagster (its import
+        # then costs this run nothing); elsewhere (UI, daemon) GX is imported in this process at
+        # the first batch (10–20 s), and only when there is data to check.
+        self._remote = quality.background_process()
 
     def __call__(self, export: str, accepted) -> None:
-        from ingestion import quality  # GX costs 10–20 s to import: only pay it when there is data to check
-
-        # `dualwheel build` starts GX in a background process before loading Dagster (its import
-        # then costs this run nothing); elsewhere (UI, daemon) it is imported here, once.
-        self._remote = quality.background_process()
         if self._remote is not None:
             self._remote.submit(export, accepted)
         else:
@@ -101,8 +99,6 @@ class GreatExpectationsOnLoad:
             self.results.extend(self._remote.results())
         if not self.results:
             return [], 0
-        from ingestion import quality
-
         quality.store_results(con, run_id, self.results)
         failures = quality.blocking_failures(self.results)
         if failures:
