@@ -273,7 +273,7 @@ def _landing_dates(settings) -> list[str]:
 
 
 def cmd_generate(args) -> int:
-    from ingestion.simulator import generate
+    from simulator.exports import generate
 
     summary = generate(Path(args.out), days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
                        progress=not args.quiet)
@@ -324,7 +324,7 @@ def cmd_demo(args) -> int:
 
     settings = _settings(args)
     if args.regenerate or not settings.landing.exists() or not any(settings.landing.iterdir()):
-        from ingestion.simulator import generate
+        from simulator.exports import generate
 
         print(f"generating sample exports (messy: Chinese headers, GBK, bad rows) into {settings.landing}")
         generate(settings.landing, days=args.days, orders=args.orders, seed=args.seed, messy=True,

@@ -38,7 +38,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 600, check: bool =
 def small_clean_landing(tmp_path_factory) -> Path:
     """A small, clean simulated landing folder shared by the end-to-end tests (read-only: copy it
     before changing anything)."""
-    from ingestion.simulator import generate
+    from simulator.exports import generate
 
     out = tmp_path_factory.mktemp("landing") / "clean"
     generate(out, days=45, orders=4_000, seed=7, messy=False, progress=False)

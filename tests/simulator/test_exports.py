@@ -1,4 +1,4 @@
-"""Tests of the export simulator (ingestion/simulator.py): layout, contract conformance of the clean
+"""Tests of the export simulator (simulator/exports.py): layout, contract conformance of the clean
 output, dual-wheel shape (private share, T30, 616), messy features, determinism."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ingestion.simulator import (
+from simulator.exports import (
     ACTION_ZH, ACTIONS, COLUMNS, EXPORTS, HEADERS_ZH, INVALID_KINDS, ROLES, SOURCE_ZH, SOURCES,
     STATUS_ZH, STATUSES, generate,
 )
