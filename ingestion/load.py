@@ -459,7 +459,7 @@ def ingest_files(
         get_export(export)  # fail fast on a typo, before any I/O
     root = Path(landing_root)
     # mapping.yml is validated before any file is read (contract §6); a bad one raises
-    # MappingInvalid ("mapping.yml: <key>: <problem>"), which stops the run like any rejected file.
+    # MappingError ("mapping.yml: <key>: <problem>"), which stops the run like any rejected file.
     mapping = load_mapping(root)
     ensure_schema(con)
     known = _known_files(con)

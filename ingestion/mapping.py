@@ -29,7 +29,7 @@ MAPPING_FILE = "mapping.yml"
 _SECTIONS = ("headers", "values")
 
 
-class MappingInvalid(FileRejected):
+class MappingError(FileRejected):
     """mapping.yml is not valid: the run fails before any file is read (one line: file and key)."""
 
 
@@ -94,8 +94,8 @@ class MerchantMapping:
 EMPTY_MAPPING = MerchantMapping()
 
 
-def _fail(key: str, problem: str) -> MappingInvalid:
-    return MappingInvalid(MAPPING_FILE, f"{key}: {problem}" if key else problem)
+def _fail(key: str, problem: str) -> MappingError:
+    return MappingError(MAPPING_FILE, f"{key}: {problem}" if key else problem)
 
 
 def _as_text(value: object, key: str, what: str) -> str:
@@ -113,7 +113,7 @@ def _dict(value: object, key: str, what: str) -> dict:
 
 
 def parse_mapping(text: str) -> MerchantMapping:
-    """Parse and validate mapping.yml text (raises MappingInvalid naming the offending key)."""
+    """Parse and validate mapping.yml text (raises MappingError naming the offending key)."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -330,16 +330,17 @@ def _xlsx_rows(data: bytes, name: str) -> list[list]:
         raise FileRejected(name, f"workbook cannot be opened: {_first_line(e)}") from None
 
 
-def _number_text(value: float) -> str:
-    """A numeric cell as the number it shows, without exponent or trailing '.0' (contract §6).
+#: Excel shows and keeps 15 significant digits: a cell computed as 89.35000000000001 (a price
+#: times a quantity) reads 89.35 in Excel, and so here; an 18-digit id typed into a numeric cell
+#: was rounded by Excel to 15 digits (2.02406011234568E+17 -> 202406011234568000).
+_EXCEL_DIGITS = 15
 
-    repr() is the shortest text that reads back as the same double (129.9, not
-    129.90000000000001); Decimal then writes it out without an exponent (2.024e+17 ->
-    202400000000000000).
-    """
+
+def _number_text(value: float) -> str:
+    """A numeric cell as the number Excel shows, without exponent or trailing '.0' (contract §6)."""
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
-    text = format(Decimal(repr(float(value))), "f")
+    text = format(Decimal(format(float(value), f".{_EXCEL_DIGITS}g")), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -369,6 +370,33 @@ def _cell_text(value, kind: str) -> str | None:
     return str(value)
 
 
+def _column_text(values: list, kind: str) -> pl.Series:
+    """One column of cells as contract strings, vectorised for the common single-type columns.
+
+    Per cell, _cell_text cost 2.1 s for 1.3M cells (a 100k-row orders workbook) on this 2-core
+    machine; text, number and date-time columns converted by Polars take a fraction of that.
+    Mixed columns, fractions of seconds and exponent-sized numbers take the per-cell path.
+    """
+    kinds = {type(v) for v in values if v is not None and v != ""}
+    if kinds <= {str}:
+        return pl.Series(values, dtype=pl.String).replace("", None)
+    cleaned = [None if v == "" else v for v in values]
+    if kinds == {float}:
+        s = pl.Series(cleaned, dtype=pl.Float64)
+        # Whole numbers of up to 15 digits (quantities, counts, most ids) cast exactly; the rest
+        # (prices) take Python's 15-significant-digit formatting, ~0.3 µs a cell.
+        if ((s == s.floor()) & (s.abs() < 10.0**_EXCEL_DIGITS)).fill_null(True).all():
+            return s.cast(pl.Int64).cast(pl.String)
+        return pl.Series([None if v is None else _number_text(v) for v in cleaned], dtype=pl.String)
+    elif kinds <= {dt.datetime, dt.date}:
+        # calamine returns a date-time cell at exactly midnight as a date. isoformat() in C is
+        # ~5x faster than building a Polars Datetime series from Python objects (0.48 s/100k).
+        return pl.Series([_cell_text(v, kind) for v in cleaned], dtype=pl.String) if kind == "date" else \
+            pl.Series([None if v is None else v.isoformat(" ") if type(v) is dt.datetime
+                       else f"{v.isoformat()} 00:00:00" for v in cleaned], dtype=pl.String)
+    return pl.Series([_cell_text(v, kind) for v in values], dtype=pl.String)
+
+
 def read_xlsx_header(data: bytes, name: str) -> list[str]:
     rows = _xlsx_rows(data, name)
     return [_cell_text(v, "text") or "" for v in rows[0]] if rows else []
@@ -386,14 +414,15 @@ def read_xlsx_strings(
     index = {h: i for i, h in enumerate(headers)}
     body = rows[1:]
     # Only the contract's columns are converted (privacy: receiver details never reach a frame).
-    data_columns = {}
+    data_columns = []
     for c in export.columns:
         if c.name in columns:
             i = index[columns[c.name]]
-            data_columns[c.name] = [_cell_text(r[i], c.kind) if i < len(r) else None for r in body]
+            cells = [r[i] if i < len(r) else None for r in body]
+            data_columns.append(_column_text(cells, c.kind).alias(c.name))
         else:
-            data_columns[c.name] = [None] * len(body)
-    frame = pl.DataFrame(data_columns, schema={c.name: pl.String for c in export.columns})
+            data_columns.append(pl.Series(c.name, [None] * len(body), dtype=pl.String))
+    frame = pl.DataFrame(data_columns)
     return frame.with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("_row_number"))
 
 

@@ -402,6 +402,7 @@ def cmd_doctor(args) -> int:
     if diagnosis.ignored:
         print(f"ignored (not an export name): {', '.join(diagnosis.ignored[:10])}"
               + (" …" if len(diagnosis.ignored) > 10 else ""))
+    _print_mapping_advice(settings.landing, dates)
     total = sum(f.rows_read for f in diagnosis.files)
     rejected = sum(f.rows_rejected for f in diagnosis.files)
     print(f"total: {total:,} rows, {rejected:,} would be rejected ({rejected / total:.2%})" if total else "total: no rows")
@@ -412,6 +413,27 @@ def cmd_doctor(args) -> int:
                        hint="fix these files (or raise --max-reject-share) before `dualwheel build`")
     print("no problems that would stop a build")
     return 0
+
+
+def _print_mapping_advice(landing: Path, dates) -> None:
+    """Unknown headers and values per export, and a mapping.yml block to paste (issue 12)."""
+    from ingestion.mapping_advice import advise_mapping
+
+    advice = advise_mapping(landing, dates=dates)
+    if not advice:
+        return
+    for export in dict.fromkeys([h.export for h in advice.headers] + [v.export for v in advice.values]):
+        headers = [h for h in advice.headers if h.export == export and not h.personal]
+        values = [v for v in advice.values if v.export == export]
+        print(f"{export}: unknown headers and values")
+        for h in headers:
+            print(f"    header {h.header!r}: {h.rows:,} rows in {h.files} file(s)"
+                  + (f" (closest contract column: {h.guess}?)" if h.guess else " (no close contract column)"))
+        for v in values:
+            print(f"    {v.column} value {v.value!r}: {v.rows:,} rows"
+                  + (f" (closest contract value: {v.guess}?)" if v.guess else " (no close contract value)"))
+    print(f"paste into {landing / 'mapping.yml'} (merge with what it already holds), check each guess, then build:")
+    print("    " + advice.yaml().replace("\n", "\n    "))
 
 
 def cmd_ui(args) -> int:
@@ -544,6 +566,11 @@ def _run_command(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
         if args.debug:
             traceback.print_exc()
+        from ingestion.errors import IngestionError
+
+        if isinstance(exc, IngestionError):  # "mapping.yml: orders.headers.X: ..." says it all
+            print(f"dualwheel: error: {exc}", file=sys.stderr)
+            return 1
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"dualwheel: error: {type(exc).__name__}: {first}", file=sys.stderr)
         if not args.debug:

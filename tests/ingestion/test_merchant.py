@@ -12,7 +12,7 @@ import xlsxwriter
 
 from ingestion import FileRejected, FilesRejected, ingest_all, read_export_file
 from ingestion.load import pending_landing_dates
-from ingestion.mapping import MappingInvalid, load_mapping, parse_mapping
+from ingestion.mapping import MappingError, load_mapping, parse_mapping
 
 from .conftest import HEADERS, csv_text, row, write_rows
 
@@ -165,7 +165,7 @@ def test_bad_mapping_fails_before_any_file_is_read(landing, text, message):
     (landing / "mapping.yml").write_text(text, encoding="utf-8")
     write_rows(landing / DAY / "orders.csv", "orders", [row("orders")])
     con = duckdb.connect()
-    with pytest.raises(MappingInvalid) as e:
+    with pytest.raises(MappingError) as e:
         ingest_all(con, landing)
     assert str(e.value).startswith(message), str(e.value)
     assert "\n" not in str(e.value)
@@ -309,3 +309,29 @@ def test_xlsx_roster_wins_over_csv_by_name(landing):
     summary = ingest_all(con, landing)
     assert summary.roster.path == "accounts.xlsx"
     assert con.execute("select account_name from raw.accounts").fetchall() == [("from xlsx",)]
+
+
+# --------------------------------------------------------------------------- doctor's mapping advice
+
+
+def test_advice_lists_unknown_headers_and_values_with_rows_and_a_mapping_block(landing):
+    from ingestion.mapping_advice import advise_mapping
+
+    merchant_orders(landing)
+    merchant_orders(landing, name="orders_part2.csv")
+    write_rows(landing / DAY / "follows.csv", "follows", [row("follows", action="关注了")])
+    advice = advise_mapping(landing)
+    got = {(h.export, h.header): (h.files, h.rows, h.guess, h.personal) for h in advice.headers}
+    assert got == {("orders", "订单编号"): (2, 6, "order_id", False), ("orders", "实付款"): (2, 6, "gmv", False),
+                   ("orders", "付款时间"): (2, 6, "paid_at", False), ("orders", "收货人"): (2, 6, None, True)}
+    assert {(v.column, v.value): (v.rows, v.guess) for v in advice.values} == {
+        ("status", "交易成功"): (2, "completed"), ("status", "交易关闭"): (2, "cancelled"),
+        ("status", "待发货"): (2, "paid"), ("action", "关注了"): (1, "follow")}
+    block = advice.yaml()
+    assert "    订单编号: order_id    # guess; 6 rows in 2 file(s)" in block
+    assert "收货人" not in block  # receiver details are never suggested for mapping
+    # The block, with its guesses accepted as they are, is a valid mapping that loads the files.
+    (landing / "mapping.yml").write_text(block, encoding="utf-8")
+    summary = ingest_all(duckdb.connect(), landing)
+    assert summary.rows_rejected == 0 and summary.rows_accepted == 7
+    assert not advise_mapping(landing)
