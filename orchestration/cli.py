@@ -275,8 +275,11 @@ def _landing_dates(settings) -> list[str]:
 def cmd_generate(args) -> int:
     from simulator.exports import generate
 
+    if args.format == "merchant" and args.messy:
+        raise CliError("--messy and --format merchant cannot be combined",
+                       hint="--format merchant already writes workbooks with the platform's own headers and words")
     summary = generate(Path(args.out), days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
-                       progress=not args.quiet)
+                       progress=not args.quiet, fmt=args.format)
     print(summary.describe())
     return 0
 
@@ -485,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--messy", action="store_true",
                      help="real-world mess: GBK/BOM, Chinese headers and values, ¥ money, mixed timestamps, "
                           "split and parquet files, duplicates, PII columns and ~1%% invalid rows")
+    gen.add_argument("--format", choices=("contract", "merchant"), default="contract",
+                     help="contract: CSVs with the contract's headers (default); merchant: the same rows as a "
+                          "shop's own exports (.xlsx workbooks, a GBK CSV, headers such as 订单编号/实付款/付款时间, "
+                          "status words such as 交易成功/交易关闭/待发货) plus the mapping.yml that loads them")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
 
