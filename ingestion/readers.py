@@ -383,11 +383,19 @@ def _column_text(values: list, kind: str) -> pl.Series:
     cleaned = [None if v == "" else v for v in values]
     if kinds == {float}:
         s = pl.Series(cleaned, dtype=pl.Float64)
-        # Whole numbers of up to 15 digits (quantities, counts, most ids) cast exactly; the rest
-        # (prices) take Python's 15-significant-digit formatting, ~0.3 µs a cell.
-        if ((s == s.floor()) & (s.abs() < 10.0**_EXCEL_DIGITS)).fill_null(True).all():
-            return s.cast(pl.Int64).cast(pl.String)
-        return pl.Series([None if v is None else _number_text(v) for v in cleaned], dtype=pl.String)
+        # Whole numbers below 10^15 (quantities, counts, most ids) cast exactly to integers; other
+        # values print as the shortest text that reads back as the same double (129.9), which is
+        # what Excel shows unless it needs an exponent or more than 15 digits: only those take the
+        # Python path (~5 µs a cell; 0.5 s for a 100k-row price column if all did).
+        whole = (s == s.floor()) & (s.abs() < 10.0**_EXCEL_DIGITS)
+        text = pl.select(pl.when(whole).then(s.cast(pl.Int64, strict=False).cast(pl.String))
+                         .otherwise(s.cast(pl.String))).to_series()
+        digits = text.str.replace_all(r"[-.]", "").str.strip_chars_start("0").str.len_chars()
+        slow = (text.str.contains("e", literal=True) | (digits > _EXCEL_DIGITS)).fill_null(False)
+        if not slow.any():
+            return text
+        fixed = [None if v is None or not bad else _number_text(v) for v, bad in zip(cleaned, slow)]
+        return pl.select(pl.when(slow).then(pl.Series(fixed, dtype=pl.String)).otherwise(text)).to_series()
     elif kinds <= {dt.datetime, dt.date}:
         # calamine returns a date-time cell at exactly midnight as a date. isoformat() in C is
         # ~5x faster than building a Polars Datetime series from Python objects (0.48 s/100k).

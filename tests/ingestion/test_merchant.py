@@ -335,3 +335,27 @@ def test_advice_lists_unknown_headers_and_values_with_rows_and_a_mapping_block(l
     summary = ingest_all(duckdb.connect(), landing)
     assert summary.rows_rejected == 0 and summary.rows_accepted == 7
     assert not advise_mapping(landing)
+
+
+# --------------------------------------------------------------------------- the CLI's last line
+
+
+def test_cli_bad_mapping_and_doctor_advice(landing, tmp_path):
+    from tests.conftest import cli_env, run_cli
+
+    merchant_orders(landing)
+    env = cli_env(tmp_path)
+    doctor = run_cli("doctor", "--landing", str(landing), "-q", env=env)
+    assert doctor.returncode == 1
+    assert "    header '订单编号': 3 rows in 1 file(s) (closest contract column: order_id?)" in doctor.stdout
+    assert "        订单编号: order_id    # guess; 3 rows in 1 file(s)" in doctor.stdout
+
+    (landing / "mapping.yml").write_text("orders:\n  headers:\n    订单编号: order_no\n", encoding="utf-8")
+    for command in ("doctor", "build"):
+        proc = run_cli(command, "--landing", str(landing), "--warehouse", str(tmp_path / "wh" / "w.duckdb"), "-q",
+                       env=env) if command == "build" else run_cli(command, "--landing", str(landing), "-q", env=env)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines()[-1] == (
+            "dualwheel: error: mapping.yml: orders.headers.订单编号: unknown column 'order_no' of orders "
+            "(expected one of order_id, buyer_id, account_id, live_session_id, traffic_source, product_id, "
+            "category, quantity, gmv, refund_amount, status, paid_at, updated_at)"), proc.stderr
