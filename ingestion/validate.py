@@ -211,9 +211,12 @@ def _reason_pairs(col: Column) -> list[tuple[pl.Expr, pl.Expr]]:
     if col.minimum is not None:
         out.append((p < col.minimum, pl.lit(f"{col.name} < {col.minimum}")))
     if col.name in ID_COLUMNS:
+        # The value goes last in parentheses like every other reason, so that gates and metadata
+        # group the rows by kind (gates.reason_kind). The check costs ~0.06 s per 1.8M values and
+        # id column (regex, measured min of 7), ~1 % of validating an orders chunk.
         msg = pl.format(
-            f"{col.name}: '{{}}' is in scientific notation: Excel rounded this id "
-            "(export again and load the file without opening and saving it in Excel)",
+            f"{col.name}: scientific notation, Excel has rounded this id; export the file again and "
+            "load it without opening and saving it in Excel ('{}')",
             _quoted(t),
         )
         out.append((t.str.contains(_SCIENTIFIC_RE).fill_null(False), msg))

@@ -244,8 +244,8 @@ def test_scientific_notation_ids_are_quarantined(landing, export, column):
     batch = read_export_file(path, export, landing_root=landing)
     assert batch.rows_accepted == 1
     assert batch.rejected["reasons"].to_list() == [[
-        f"{column}: '2.02406E+18' is in scientific notation: Excel rounded this id "
-        "(export again and load the file without opening and saving it in Excel)"]]
+        f"{column}: scientific notation, Excel has rounded this id; export the file again and load it "
+        "without opening and saving it in Excel ('2.02406E+18')"]]
 
 
 def test_plain_ids_with_e_are_not_scientific(landing):
