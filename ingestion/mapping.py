@@ -159,6 +159,8 @@ def parse_mapping(text: str) -> MerchantMapping:
                                          "column: {value: contract value} pairs").items():
             column_name = _as_text(raw_column, f"{name}.values.{raw_column}", "a column")
             key = f"{name}.values.{column_name}"
+            if entries is None:  # every entry commented out, as doctor's block leaves unguessed ones
+                entries = {}
             if column_name not in columns:
                 raise _fail(key, f"unknown column of {name} (expected one of {', '.join(columns)})")
             column = export.column(column_name)

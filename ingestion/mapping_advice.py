@@ -70,6 +70,13 @@ class UnknownHeader:
     rows: int = 0
     guess: str | None = None
     personal: bool = False
+    #: carried by a file that lacks a required column: then even a header without a guess may be
+    #: the missing one, and is worth a line in the suggested block.
+    in_rejected_file: bool = False
+
+    @property
+    def actionable(self) -> bool:
+        return not self.personal and (self.guess is not None or self.in_rejected_file)
 
 
 @dataclass
@@ -89,24 +96,22 @@ class MappingAdvice:
     unreadable: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        """Anything to map? Receiver-detail headers are dropped by design, not a problem."""
-        return any(not h.personal for h in self.headers) or bool(self.values)
+        """Anything to map? Extra columns of readable files are ignored by design, not a problem."""
+        return any(h.actionable for h in self.headers) or bool(self.values)
 
     def yaml(self) -> str:
         """A mapping.yml block of the guesses, to paste and edit (every entry is a guess)."""
         lines = ["# suggested mapping.yml entries: GUESSES, check each one before saving", ]
         for export in EXPORTS:
-            headers = [h for h in self.headers if h.export == export]
+            headers = [h for h in self.headers if h.export == export and h.actionable]
             values = [v for v in self.values if v.export == export]
             if not headers and not values:
                 continue
             lines.append(f"{export}:")
-            if any(not h.personal for h in headers):
+            if headers:
                 lines.append("  headers:")
                 for h in headers:
-                    if h.personal:
-                        continue
-                    note = f"{h.rows:,} rows in {h.files} file(s)"
+                    note = f"{h.rows:,} row(s) in {h.files} file(s)"
                     if h.guess:
                         lines.append(f"    {_key(h.header)}: {h.guess}    # guess; {note}")
                     else:
@@ -118,9 +123,9 @@ class MappingAdvice:
                     lines.append(f"    {column}:")
                     for v in (v for v in values if v.column == column):
                         if v.guess:
-                            lines.append(f"      {_key(v.value)}: {v.guess}    # guess; {v.rows:,} rows")
+                            lines.append(f"      {_key(v.value)}: {v.guess}    # guess; {v.rows:,} row(s)")
                         else:
-                            lines.append(f"      # {_key(v.value)}: ?    # no close value; {v.rows:,} rows")
+                            lines.append(f"      # {_key(v.value)}: ?    # no close value; {v.rows:,} row(s)")
         return "\n".join(lines)
 
 
@@ -189,6 +194,7 @@ def advise_mapping(landing: Path, *, dates: list[dt.date] | None = None,
             continue
         lookup = mapping.header_lookup(spec)
         taken = {lookup[normalize_header(h)] for h in file_headers if normalize_header(h) in lookup}
+        lacks_required = any(c.required and c.name not in taken for c in spec.columns)
         trimmed = frame.select(pl.col(c).str.strip_chars().replace("", None) for c in spec.column_names)
         rows = trimmed.filter(~pl.all_horizontal(pl.all().is_null())).height
         for header in file_headers:
@@ -203,6 +209,7 @@ def advise_mapping(landing: Path, *, dates: list[dt.date] | None = None,
                     guess=None if personal else guess_column(spec, header, taken))
             entry.files += 1
             entry.rows += rows
+            entry.in_rejected_file |= lacks_required
         for column in spec.columns:
             if column.kind != "enum":
                 continue

@@ -425,15 +425,16 @@ def _print_mapping_advice(landing: Path, dates) -> None:
     advice = advise_mapping(landing, dates=dates)
     if not advice:
         return
-    for export in dict.fromkeys([h.export for h in advice.headers] + [v.export for v in advice.values]):
-        headers = [h for h in advice.headers if h.export == export and not h.personal]
+    for export in dict.fromkeys([h.export for h in advice.headers if h.actionable]
+                                + [v.export for v in advice.values]):
+        headers = [h for h in advice.headers if h.export == export and h.actionable]
         values = [v for v in advice.values if v.export == export]
         print(f"{export}: unknown headers and values")
         for h in headers:
-            print(f"    header {h.header!r}: {h.rows:,} rows in {h.files} file(s)"
+            print(f"    header {h.header!r}: {h.rows:,} row(s) in {h.files} file(s)"
                   + (f" (closest contract column: {h.guess}?)" if h.guess else " (no close contract column)"))
         for v in values:
-            print(f"    {v.column} value {v.value!r}: {v.rows:,} rows"
+            print(f"    {v.column} value {v.value!r}: {v.rows:,} row(s)"
                   + (f" (closest contract value: {v.guess}?)" if v.guess else " (no close contract value)"))
     print(f"paste into {landing / 'mapping.yml'} (merge with what it already holds), check each guess, then build:")
     print("    " + advice.yaml().replace("\n", "\n    "))

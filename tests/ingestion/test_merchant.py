@@ -328,7 +328,7 @@ def test_advice_lists_unknown_headers_and_values_with_rows_and_a_mapping_block(l
         ("status", "交易成功"): (2, "completed"), ("status", "交易关闭"): (2, "cancelled"),
         ("status", "待发货"): (2, "paid"), ("action", "关注了"): (1, "follow")}
     block = advice.yaml()
-    assert "    订单编号: order_id    # guess; 6 rows in 2 file(s)" in block
+    assert "    订单编号: order_id    # guess; 6 row(s) in 2 file(s)" in block
     assert "收货人" not in block  # receiver details are never suggested for mapping
     # The block, with its guesses accepted as they are, is a valid mapping that loads the files.
     (landing / "mapping.yml").write_text(block, encoding="utf-8")
@@ -347,8 +347,8 @@ def test_cli_bad_mapping_and_doctor_advice(landing, tmp_path):
     env = cli_env(tmp_path)
     doctor = run_cli("doctor", "--landing", str(landing), "-q", env=env)
     assert doctor.returncode == 1
-    assert "    header '订单编号': 3 rows in 1 file(s) (closest contract column: order_id?)" in doctor.stdout
-    assert "        订单编号: order_id    # guess; 3 rows in 1 file(s)" in doctor.stdout
+    assert "    header '订单编号': 3 row(s) in 1 file(s) (closest contract column: order_id?)" in doctor.stdout
+    assert "        订单编号: order_id    # guess; 3 row(s) in 1 file(s)" in doctor.stdout
 
     (landing / "mapping.yml").write_text("orders:\n  headers:\n    订单编号: order_no\n", encoding="utf-8")
     for command in ("doctor", "build"):
@@ -359,3 +359,13 @@ def test_cli_bad_mapping_and_doctor_advice(landing, tmp_path):
             "dualwheel: error: mapping.yml: orders.headers.订单编号: unknown column 'order_no' of orders "
             "(expected one of order_id, buyer_id, account_id, live_session_id, traffic_source, product_id, "
             "category, quantity, gmv, refund_amount, status, paid_at, updated_at)"), proc.stderr
+
+
+def test_a_suggested_block_with_only_unguessed_entries_still_loads(landing):
+    from ingestion.mapping_advice import advise_mapping
+
+    write_rows(landing / DAY / "orders.csv", "orders", [row("orders", status="pending"), row("orders")])
+    advice = advise_mapping(landing)
+    assert [(v.value, v.rows, v.guess) for v in advice.values] == [("pending", 1, None)]
+    (landing / "mapping.yml").write_text(advice.yaml(), encoding="utf-8")
+    assert not load_mapping(landing).applies_to("orders")
