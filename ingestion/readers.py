@@ -290,19 +290,19 @@ def read_parquet_strings(
         schema = pl.read_parquet_schema(io.BytesIO(data))
     except Exception as e:  # Polars and pyarrow raise various types for a corrupt footer
         raise FileRejected(name, f"not a readable parquet file: {_first_line(e)}") from None
-    mapping = map_headers(list(schema.keys()), export, name, mapping)
-    nested = [h for h in mapping.values() if schema[h].is_nested()]
+    columns = map_headers(list(schema.keys()), export, name, mapping)
+    nested = [h for h in columns.values() if schema[h].is_nested()]
     if nested:
         raise FileRejected(name, f"column {nested[0]!r} has unsupported type {schema[nested[0]]}")
     try:
-        df = pl.read_parquet(io.BytesIO(data), columns=list(mapping.values()))
+        df = pl.read_parquet(io.BytesIO(data), columns=list(columns.values()))
     except Exception as e:
         raise FileRejected(name, f"not a readable parquet file: {_first_line(e)}") from None
-    kinds = {mapping[c.name]: c.kind for c in export.columns if c.name in mapping}
+    kinds = {columns[c.name]: c.kind for c in export.columns if c.name in columns}
     df = df.select(
-        _to_string(pl.col(h), schema[h], kinds[h]).alias(h) for h in mapping.values()
+        _to_string(pl.col(h), schema[h], kinds[h]).alias(h) for h in columns.values()
     ).with_row_index("_row_number", offset=1)
-    return _frame_from_mapping(df, mapping, export)
+    return _frame_from_mapping(df, columns, export)
 
 
 # --------------------------------------------------------------------------- Excel (.xlsx)

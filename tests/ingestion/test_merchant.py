@@ -369,3 +369,15 @@ def test_a_suggested_block_with_only_unguessed_entries_still_loads(landing):
     assert [(v.value, v.rows, v.guess) for v in advice.values] == [("pending", 1, None)]
     (landing / "mapping.yml").write_text(advice.yaml(), encoding="utf-8")
     assert not load_mapping(landing).applies_to("orders")
+
+
+def test_mapping_applies_to_parquet_too(landing):
+    import polars as pl
+
+    path = landing / DAY / "orders.parquet"
+    path.parent.mkdir(parents=True)
+    pl.DataFrame({"订单编号": ["o1"], "买家ID": ["b1"], "账号ID": ["a1"], "流量来源": ["关注页"], "数量": [1],
+                  "实付款": [129.9], "订单状态": ["交易成功"], "付款时间": ["2026-06-16 10:00:00"],
+                  "更新时间": ["2026-06-16 10:00:00"]}).write_parquet(path)
+    batch = read_export_file(path, "orders", landing_root=landing, mapping=parse_mapping(MAPPING))
+    assert batch.accepted.select("order_id", "status").rows() == [("o1", "completed")]
