@@ -381,3 +381,15 @@ def test_mapping_applies_to_parquet_too(landing):
                   "更新时间": ["2026-06-16 10:00:00"]}).write_parquet(path)
     batch = read_export_file(path, "orders", landing_root=landing, mapping=parse_mapping(MAPPING))
     assert batch.accepted.select("order_id", "status").rows() == [("o1", "completed")]
+
+
+def test_xlsx_midnight_timestamp_is_a_timestamp(landing):
+    # calamine hands a date-time cell at exactly 00:00:00 back as a date; in a timestamp column it
+    # is that midnight, not a rejected "not a timestamp".
+    midnight = dt.datetime(2026, 6, 16)
+    path = write_xlsx(landing / DAY / "orders.xlsx", HEADERS["orders"],
+                      [list(typed_order(paid_at=midnight, updated_at=midnight).values()),
+                       list(typed_order(order_id="o2", paid_at=dt.datetime(2026, 6, 16, 0, 0, 1)).values())])
+    batch = read_export_file(path, "orders", landing_root=landing)
+    assert batch.rows_rejected == 0, batch.rejected["reasons"].to_list()
+    assert batch.accepted["paid_at"].to_list() == [midnight, dt.datetime(2026, 6, 16, 0, 0, 1)]
