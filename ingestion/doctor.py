@@ -18,7 +18,8 @@ import polars as pl
 
 from .contract import DAILY_EXPORTS, ROSTER_EXPORT, get_export, normalize_header
 from .errors import FileRejected
-from .readers import batch_from_bytes, discover, read_bytes, relative_posix
+from .mapping import EMPTY_MAPPING, MerchantMapping, load_mapping
+from .readers import batch_from_bytes, discover, read_bytes, read_headers, relative_posix
 
 
 @dataclass
@@ -69,7 +70,9 @@ def _encoding_of(data: bytes) -> str:
         return "undecodable"
 
 
-def _headers(data: bytes, encoding: str, is_parquet: bool) -> list[str]:
+def _headers(data: bytes, encoding: str, is_parquet: bool, path: Path | None = None) -> list[str]:
+    if path is not None and path.suffix.lower() in (".xlsx", ".xls"):
+        return read_headers(data, path, path.name)
     if is_parquet:
         return list(pl.read_parquet_schema(io.BytesIO(data)).keys())
     text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else "gb18030")
@@ -82,17 +85,20 @@ def _language(mapped_headers: list[str]) -> str:
     return "mixed" if has_zh and has_en else "chinese" if has_zh else "english"
 
 
-def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: int = 3) -> FileDiagnosis:
+def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: int = 3,
+                  mapping: MerchantMapping | None = None) -> FileDiagnosis:
     rel = relative_posix(path, landing_root)
     diagnosis = FileDiagnosis(path=rel, export=export, landing_date=None)
     is_parquet = path.suffix.lower() == ".parquet"
-    diagnosis.file_format = "parquet" if is_parquet else "csv"
+    is_excel = path.suffix.lower() in (".xlsx", ".xls")
+    diagnosis.file_format = "parquet" if is_parquet else path.suffix.lower()[1:] if is_excel else "csv"
     data, sha = read_bytes(path)
-    diagnosis.encoding = "binary" if is_parquet else _encoding_of(data)
+    diagnosis.encoding = "binary" if is_parquet or is_excel else _encoding_of(data)
     spec = get_export(export)
     try:
-        headers = _headers(data, diagnosis.encoding, is_parquet) if diagnosis.encoding != "undecodable" else []
-        lookup = spec.header_map()
+        headers = (_headers(data, diagnosis.encoding, is_parquet, path)
+                   if diagnosis.encoding != "undecodable" else [])
+        lookup = (mapping or EMPTY_MAPPING).header_lookup(spec)
         for header in headers:
             column = lookup.get(normalize_header(header))
             if column is None:
@@ -101,7 +107,7 @@ def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: 
                 diagnosis.mapped.setdefault(column, header)
         diagnosis.header_language = _language(list(diagnosis.mapped.values()))
         diagnosis.missing_optional = [c.name for c in spec.columns if not c.required and c.name not in diagnosis.mapped]
-        batch = batch_from_bytes(data, sha, path, export, landing_root=landing_root)
+        batch = batch_from_bytes(data, sha, path, export, landing_root=landing_root, mapping=mapping)
     except FileRejected as exc:
         diagnosis.error = exc.problem
         return diagnosis
@@ -119,6 +125,7 @@ def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: 
 def diagnose_landing(landing: Path, *, dates: list[dt.date] | None = None,
                      progress: Callable[[int, int], None] | None = None) -> LandingDiagnosis:
     landing = Path(landing)
+    mapping = load_mapping(landing)  # a bad mapping.yml is reported before any file is read
     found = discover(landing)
     chosen = [d for d in found.dates if dates is None or d in set(dates)]
     jobs: list[tuple[Path, str]] = []
@@ -129,7 +136,7 @@ def diagnose_landing(landing: Path, *, dates: list[dt.date] | None = None,
             jobs.extend((p, export) for p in found.dates[day].get(export, ()))
     files = []
     for i, (path, export) in enumerate(jobs, 1):
-        files.append(diagnose_file(path, export, landing_root=landing))
+        files.append(diagnose_file(path, export, landing_root=landing, mapping=mapping))
         if progress:
             progress(i, len(jobs))
     known = {p.resolve() for p, _ in jobs} | {p.resolve() for p in found.roster_files}

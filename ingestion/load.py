@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import queue
 import threading
@@ -25,12 +26,14 @@ import polars as pl
 
 from .contract import DAILY_EXPORTS, ROSTER_EXPORT, get_export
 from .errors import FileRejected, FilesRejected
+from .mapping import MerchantMapping, load_mapping
 from .readers import (
     as_date,
     discover,
     find_roster_files,
     landing_date_of,
     read_bytes,
+    read_headers,
     read_strings,
     relative_posix,
     scan_day_folder,
@@ -72,6 +75,11 @@ create table if not exists audit.rejected_rows (export varchar not null, source_
 -- a file that has not been touched (a nightly scan would otherwise hash ~1.1 GB at 10M orders).
 create table if not exists audit.file_fingerprints (path varchar primary key, size_bytes bigint not null,
   mtime_ns bigint not null, sha256 varchar not null);
+-- mapping.yml (contract §1): digest of the entries that applied to a file when it was loaded, and
+-- the file's headers, so that a changed mapping re-reads exactly the files it affects (and a
+-- nightly scan can tell without opening untouched files). '' / NULL: no entry applied.
+alter table audit.ingested_files add column if not exists mapping_digest varchar;
+alter table audit.file_fingerprints add column if not exists headers varchar;
 create table if not exists audit.dq_results (run_id varchar, suite varchar, expectation varchar, column_name varchar,
   severity varchar, success boolean, observed_value varchar, checked_at timestamp);
 """
@@ -187,6 +195,10 @@ class _ReadFile:
     previous: tuple | None
     strings: pl.DataFrame | None
     seconds: float
+    #: MerchantMapping.digest of the entries that apply to this file ('' when none).
+    mapping_digest: str = ""
+    #: the file's header row when it was needed for the digest (JSON in audit.file_fingerprints).
+    headers: list[str] | None = None
 
 
 @dataclass
@@ -207,13 +219,16 @@ BatchHook = Callable[[str, pl.DataFrame], None]
 
 
 def _known_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """path -> (sha256, rows_read, rows_accepted, rows_rejected, mapping_digest or '')."""
     rows = con.execute(
-        "select path, sha256, rows_read, rows_accepted, rows_rejected from audit.ingested_files"
+        "select path, sha256, rows_read, rows_accepted, rows_rejected, coalesce(mapping_digest, '') "
+        "from audit.ingested_files"
     ).fetchall()
     return {path: tuple(rest) for path, *rest in rows}
 
 
-def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple]) -> _ReadFile:
+def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple],
+               mapping: MerchantMapping | None = None) -> _ReadFile:
     start = time.perf_counter()
     spec = get_export(export)
     source_file = relative_posix(path, root)
@@ -222,31 +237,37 @@ def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple]) -> 
     stat = path.stat()
     data, sha256 = read_bytes(path)
     previous = known.get(source_file)
+    headers, digest = None, ""
+    if mapping is not None and mapping.applies_to(export):
+        # Only exports that mapping.yml names pay for reading the header row here.
+        headers = read_headers(data, path, source_file)
+        digest = mapping.digest(spec, headers)
     strings = None
-    if previous is None or previous[0] != sha256:
-        strings = read_strings(data, path, spec, source_file).with_columns(
+    if previous is None or previous[0] != sha256 or (previous[4] if len(previous) > 4 else "") != digest:
+        strings = read_strings(data, path, spec, source_file, mapping).with_columns(
             pl.lit(source_file, dtype=pl.String).alias("_source_file"),
             pl.lit(landing_date, dtype=pl.Date).alias("_landing_date"),
         )
     return _ReadFile(path, export, source_file, landing_date, sha256, stat.st_size, stat.st_mtime_ns,
-                     previous, strings, time.perf_counter() - start)
+                     previous, strings, time.perf_counter() - start, digest, headers)
 
 
-def _validate_chunk(export: str, files: list[_ReadFile]) -> _Chunk:
+def _validate_chunk(export: str, files: list[_ReadFile], mapping: MerchantMapping | None = None) -> _Chunk:
     strings = pl.concat([f.strings for f in files], how="vertical")
-    accepted, rejected = validate_frame(strings, get_export(export))
+    accepted, rejected = validate_frame(strings, get_export(export), mapping=mapping)
     return _Chunk(export, files, accepted, rejected)
 
 
 def _read_and_validate(
     jobs: list[tuple[Path, str]], root: Path, known: dict[str, tuple], chunk_rows: int,
+    mapping: MerchantMapping | None = None,
 ) -> Iterator[_ReadFile | FileRejected | _Chunk]:
     """Unchanged files and rejected files as they come; changed files in chunks per export."""
     pending: dict[str, list[_ReadFile]] = {}
     rows: dict[str, int] = {}
     for path, export in jobs:
         try:
-            read = _read_file(Path(path), export, root, known)
+            read = _read_file(Path(path), export, root, known, mapping)
         except FileRejected as e:
             yield e
             continue
@@ -256,10 +277,10 @@ def _read_and_validate(
         pending.setdefault(export, []).append(read)
         rows[export] = rows.get(export, 0) + read.strings.height
         if rows[export] >= chunk_rows:
-            yield _validate_chunk(export, pending.pop(export))
+            yield _validate_chunk(export, pending.pop(export), mapping)
             rows[export] = 0
     for export, files in pending.items():
-        yield _validate_chunk(export, files)
+        yield _validate_chunk(export, files, mapping)
 
 
 def _in_background(items: Iterator[T], lookahead: int) -> Iterator[T]:
@@ -375,19 +396,23 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> list[FileResu
                 "status": [r.status for r in results],
                 "size_bytes": [f.size_bytes for f in chunk.files],
                 "mtime_ns": [f.mtime_ns for f in chunk.files],
+                "mapping_digest": [f.mapping_digest for f in chunk.files],
+                "headers": [None if f.headers is None else json.dumps(f.headers, ensure_ascii=False)
+                            for f in chunk.files],
             },
             schema_overrides={"landing_date": pl.Date, "ingested_at": pl.Datetime("us"),
                               "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_rejected": pl.Int64,
-                              "size_bytes": pl.Int64, "mtime_ns": pl.Int64},
+                              "size_bytes": pl.Int64, "mtime_ns": pl.Int64,
+                              "mapping_digest": pl.String, "headers": pl.String},
         )
         con.register(views[2], files.to_arrow())
         con.execute(
             f"insert or replace into audit.ingested_files (path, export, landing_date, sha256, rows_read, "
-            f"rows_accepted, rows_rejected, ingested_at, status) select path, export, landing_date, sha256, "
-            f"rows_read, rows_accepted, rows_rejected, ingested_at, status from {views[2]}")
+            f"rows_accepted, rows_rejected, ingested_at, status, mapping_digest) select path, export, landing_date, "
+            f"sha256, rows_read, rows_accepted, rows_rejected, ingested_at, status, mapping_digest from {views[2]}")
         # Only once the file is really loaded: a crash before commit leaves no fingerprint behind.
-        con.execute(f"insert or replace into audit.file_fingerprints select path, size_bytes, mtime_ns, sha256 "
-                    f"from {views[2]}")
+        con.execute(f"insert or replace into audit.file_fingerprints (path, size_bytes, mtime_ns, sha256, headers) "
+                    f"select path, size_bytes, mtime_ns, sha256, headers from {views[2]}")
         con.commit()
     except BaseException:
         con.rollback()
@@ -404,8 +429,11 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> list[FileResu
 def _record_fingerprints(con: duckdb.DuckDBPyConnection, unchanged: list[_ReadFile]) -> None:
     """Fingerprints of unchanged files that were read (touched, same content): cheap next time."""
     if unchanged:
-        con.executemany("insert or replace into audit.file_fingerprints values (?, ?, ?, ?)",
-                        [(f.source_file, f.size_bytes, f.mtime_ns, f.sha256) for f in unchanged])
+        con.executemany("insert or replace into audit.file_fingerprints (path, size_bytes, mtime_ns, sha256, headers) "
+                        "values (?, ?, ?, ?, ?)",
+                        [(f.source_file, f.size_bytes, f.mtime_ns, f.sha256,
+                          None if f.headers is None else json.dumps(f.headers, ensure_ascii=False))
+                         for f in unchanged])
 
 
 def ingest_files(
@@ -430,6 +458,9 @@ def ingest_files(
     for _, export in jobs:
         get_export(export)  # fail fast on a typo, before any I/O
     root = Path(landing_root)
+    # mapping.yml is validated before any file is read (contract §6); a bad one raises
+    # MappingError ("mapping.yml: <key>: <problem>"), which stops the run like any rejected file.
+    mapping = load_mapping(root)
     ensure_schema(con)
     known = _known_files(con)
     results: list[FileResult] = []
@@ -443,7 +474,7 @@ def ingest_files(
         if progress is not None:
             progress(done, len(jobs), item)
 
-    items = _in_background(_read_and_validate(jobs, root, known, chunk_rows), _LOOKAHEAD)
+    items = _in_background(_read_and_validate(jobs, root, known, chunk_rows, mapping), _LOOKAHEAD)
     try:
         for item in items:
             if isinstance(item, FileRejected):
@@ -453,7 +484,7 @@ def ingest_files(
             elif isinstance(item, _ReadFile):
                 unchanged.append(item)
                 result = FileResult(item.source_file, item.export, item.landing_date, "unchanged",
-                                    item.sha256, *item.previous[1:], seconds=item.seconds)
+                                    item.sha256, *item.previous[1:4], seconds=item.seconds)
                 results.append(result)
                 report(result)
             else:
@@ -495,32 +526,57 @@ def pending_landing_dates(con: duckdb.DuckDBPyConnection | None, landing_root: P
     were hashed (size or mtime differ, audit.file_fingerprints) are read.
     """
     root = Path(landing_root)
+    mapping = load_mapping(root)  # a bad mapping.yml fails here, before any file is read
     known: dict[str, tuple] = {}
     if con is not None:
         tables = {t for (t,) in con.execute(
             "select table_name from information_schema.tables where table_schema = 'audit'").fetchall()}
         if "ingested_files" in tables:
+            columns = {(t, c) for t, c in con.execute(
+                "select table_name, column_name from information_schema.columns where table_schema = 'audit'"
+            ).fetchall()}
+            headers_sql = "headers" if ("file_fingerprints", "headers") in columns else "null"
+            digest_sql = ("coalesce(mapping_digest, '')" if ("ingested_files", "mapping_digest") in columns
+                          else "''")
             fingerprints = {} if "file_fingerprints" not in tables else {
                 path: rest for path, *rest in con.execute(
-                    "select path, size_bytes, mtime_ns, sha256 from audit.file_fingerprints").fetchall()}
-            known = {path: (sha, *fingerprints.get(path, (None, None, None)))
-                     for path, sha in con.execute("select path, sha256 from audit.ingested_files").fetchall()}
+                    f"select path, size_bytes, mtime_ns, sha256, {headers_sql} from audit.file_fingerprints"
+                ).fetchall()}
+            known = {path: (sha, *fingerprints.get(path, (None, None, None, None)), digest)
+                     for path, sha, digest in con.execute(
+                         f"select path, sha256, {digest_sql} from audit.ingested_files").fetchall()}
 
-    def changed(path: Path) -> bool:
-        entry = known.get(relative_posix(path, root))
+    def changed(path: Path, export: str) -> bool:
+        name = relative_posix(path, root)
+        entry = known.get(name)
         if entry is None:
             return True
-        sha, size, mtime, fingerprint_sha = entry
+        sha, size, mtime, fingerprint_sha, headers, digest = entry
         stat = path.stat()
+        data = None
         # Untouched since it was hashed, and that hash is still the ingested one (a failed gate
         # overwrites the ingested hash, so such files are read again): no need to read it.
-        if (stat.st_size, stat.st_mtime_ns) == (size, mtime) and fingerprint_sha == sha:
+        if not ((stat.st_size, stat.st_mtime_ns) == (size, mtime) and fingerprint_sha == sha):
+            data, current_sha = read_bytes(path)
+            if current_sha != sha:
+                return True
+        if not digest and not mapping.applies_to(export):
             return False
-        return read_bytes(path)[1] != sha
+        # Same content: only a change of the mapping.yml entries that apply to it re-reads it.
+        if headers is not None:
+            file_headers = json.loads(headers)
+        else:
+            if data is None:
+                data = read_bytes(path)[0]
+            try:
+                file_headers = read_headers(data, path, name)
+            except FileRejected:
+                return True
+        return mapping.digest(get_export(export), file_headers) != digest
 
     pending = []
     for day, per_export in discover(root).dates.items():
-        if any(changed(p) for paths in per_export.values() for p in paths):
+        if any(changed(p, e) for e, paths in per_export.items() for p in paths):
             pending.append(day)
     return pending
 

@@ -275,8 +275,11 @@ def _landing_dates(settings) -> list[str]:
 def cmd_generate(args) -> int:
     from simulator.exports import generate
 
+    if args.format == "merchant" and args.messy:
+        raise CliError("--messy and --format merchant cannot be combined",
+                       hint="--format merchant already writes workbooks with the platform's own headers and words")
     summary = generate(Path(args.out), days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
-                       progress=not args.quiet)
+                       progress=not args.quiet, fmt=args.format)
     print(summary.describe())
     return 0
 
@@ -402,6 +405,7 @@ def cmd_doctor(args) -> int:
     if diagnosis.ignored:
         print(f"ignored (not an export name): {', '.join(diagnosis.ignored[:10])}"
               + (" …" if len(diagnosis.ignored) > 10 else ""))
+    _print_mapping_advice(settings.landing, dates)
     total = sum(f.rows_read for f in diagnosis.files)
     rejected = sum(f.rows_rejected for f in diagnosis.files)
     print(f"total: {total:,} rows, {rejected:,} would be rejected ({rejected / total:.2%})" if total else "total: no rows")
@@ -412,6 +416,28 @@ def cmd_doctor(args) -> int:
                        hint="fix these files (or raise --max-reject-share) before `dualwheel build`")
     print("no problems that would stop a build")
     return 0
+
+
+def _print_mapping_advice(landing: Path, dates) -> None:
+    """Unknown headers and values per export, and a mapping.yml block to paste (issue 12)."""
+    from ingestion.mapping_advice import advise_mapping
+
+    advice = advise_mapping(landing, dates=dates)
+    if not advice:
+        return
+    for export in dict.fromkeys([h.export for h in advice.headers if h.actionable]
+                                + [v.export for v in advice.values]):
+        headers = [h for h in advice.headers if h.export == export and h.actionable]
+        values = [v for v in advice.values if v.export == export]
+        print(f"{export}: unknown headers and values")
+        for h in headers:
+            print(f"    header {h.header!r}: {h.rows:,} row(s) in {h.files} file(s)"
+                  + (f" (closest contract column: {h.guess}?)" if h.guess else " (no close contract column)"))
+        for v in values:
+            print(f"    {v.column} value {v.value!r}: {v.rows:,} row(s)"
+                  + (f" (closest contract value: {v.guess}?)" if v.guess else " (no close contract value)"))
+    print(f"paste into {landing / 'mapping.yml'} (merge with what it already holds), check each guess, then build:")
+    print("    " + advice.yaml().replace("\n", "\n    "))
 
 
 def cmd_ui(args) -> int:
@@ -463,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--messy", action="store_true",
                      help="real-world mess: GBK/BOM, Chinese headers and values, ¥ money, mixed timestamps, "
                           "split and parquet files, duplicates, PII columns and ~1%% invalid rows")
+    gen.add_argument("--format", choices=("contract", "merchant"), default="contract",
+                     help="contract: CSVs with the contract's headers (default); merchant: the same rows as a "
+                          "shop's own exports (.xlsx workbooks, a GBK CSV, headers such as 订单编号/实付款/付款时间, "
+                          "status words such as 交易成功/交易关闭/待发货) plus the mapping.yml that loads them")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
 
@@ -544,6 +574,11 @@ def _run_command(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
         if args.debug:
             traceback.print_exc()
+        from ingestion.errors import IngestionError
+
+        if isinstance(exc, IngestionError):  # "mapping.yml: orders.headers.X: ..." says it all
+            print(f"dualwheel: error: {exc}", file=sys.stderr)
+            return 1
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"dualwheel: error: {type(exc).__name__}: {first}", file=sys.stderr)
         if not args.debug:

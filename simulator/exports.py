@@ -1237,14 +1237,98 @@ def _write_text(df: pl.DataFrame, path: Path, encoding: str, quote: str) -> None
 
 
 # --------------------------------------------------------------------------------------------
+# Merchant format (--format merchant): the same rows as the back office of a Kuaishou shop
+# (快手小店) exports them: workbooks and a GBK CSV with the platform's own headers and status
+# words, plus the mapping.yml that maps them onto the contract (contract v2 §1, §6).
+# --------------------------------------------------------------------------------------------
+FORMATS = ("contract", "merchant")
+#: contract column -> the platform's header (built-in Chinese names where the platform uses them).
+MERCHANT_HEADERS = {
+    "accounts": {c: HEADERS_ZH[c] for c in COLUMNS["accounts"]},
+    "orders": {**{c: HEADERS_ZH[c] for c in COLUMNS["orders"]}, "order_id": "订单编号",
+               "product_id": "商品编号", "quantity": "商品数量", "gmv": "实付款", "paid_at": "付款时间"},
+    "follows": {**{c: HEADERS_ZH[c] for c in COLUMNS["follows"]}, "user_id": "粉丝ID",
+                "occurred_at": "关注时间"},
+    "live_traffic": {**{c: HEADERS_ZH[c] for c in COLUMNS["live_traffic"]}, "viewers": "观看人次"},
+}
+#: 交易成功, 交易关闭, 待发货 ...: order status words of the back office, not contract aliases.
+MERCHANT_STATUS = {"paid": "待发货", "shipped": "已发货", "completed": "交易成功", "refunded": "退款成功",
+                   "cancelled": "交易关闭"}
+_MERCHANT_ZH = {"traffic_source": SOURCE_ZH, "action": ACTION_ZH, "role": ROLE_ZH}
+#: Which export is written how: orders, live traffic and the roster as workbooks, follows as a
+#: GBK CSV (what Excel on Chinese Windows saves).
+_MERCHANT_FILES = {"accounts": "accounts.xlsx", "orders": "orders.xlsx", "follows": "follows.csv",
+                   "live_traffic": "live_traffic.xlsx"}
+
+
+def merchant_mapping() -> dict:
+    """The mapping.yml content of the merchant format: only what the built-in names lack."""
+    out: dict = {}
+    for export, headers in MERCHANT_HEADERS.items():
+        own = {h: c for c, h in headers.items() if h != HEADERS_ZH[c]}
+        if own:
+            out.setdefault(export, {})["headers"] = own
+    out["orders"]["values"] = {"status": {w: v for v, w in MERCHANT_STATUS.items()
+                                          if w not in STATUS_ZH[STATUSES.index(v)]}}
+    return out
+
+
+def _merchant_frame(export: str, typed: pl.DataFrame) -> pl.DataFrame:
+    df = _clean(typed) if export != "accounts" else typed
+    exprs = []
+    for c in df.columns:
+        col = pl.col(c)
+        if c == "status":
+            col = col.replace_strict(MERCHANT_STATUS, return_dtype=pl.String)
+        elif c in _MERCHANT_ZH:
+            english = _ENUM_EN[c]
+            col = col.replace_strict({english[i]: zh[0] for i, zh in enumerate(_MERCHANT_ZH[c])},
+                                     return_dtype=pl.String)
+        elif c == "opened_on":
+            col = col.str.to_date("%Y-%m-%d", strict=False)   # a date cell in the workbook
+        exprs.append(col.alias(MERCHANT_HEADERS[export][c]))
+    return df.select(exprs)
+
+
+def _write_merchant(export: str, typed: pl.DataFrame, folder: Path) -> Path:
+    path = folder / _MERCHANT_FILES[export]
+    df = _merchant_frame(export, typed)
+    if path.suffix == ".xlsx":
+        # Typed cells: numbers stay numbers, timestamps are Excel date-time cells, ids text.
+        df.write_excel(path, worksheet="导出数据", autofit=False,
+                       dtype_formats={pl.Datetime: "yyyy-mm-dd hh:mm:ss", pl.Date: "yyyy-mm-dd"})
+    else:
+        text = df.write_csv(datetime_format="%Y/%m/%d %H:%M:%S", float_precision=2)
+        path.write_bytes(text.encode("gb18030"))
+    return path
+
+
+def _write_merchant_mapping(out: Path) -> Path:
+    import yaml
+
+    path = out / "mapping.yml"
+    path.write_text("# The shop back office's headers and status words -> the dualwheel contract.\n"
+                    + yaml.safe_dump(merchant_mapping(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 def generate(out: Path, *, days: int = 180, orders: int = 100_000, seed: int = 616,
              messy: bool = False, start: dt.date = dt.date(2026, 1, 1), progress: bool = True,
-             knobs: Knobs | None = None) -> SimulationSummary:
-    """Simulate `days` export days from `start` holding exactly `orders` orders into `out`."""
+             knobs: Knobs | None = None, fmt: str = "contract") -> SimulationSummary:
+    """Simulate `days` export days from `start` holding exactly `orders` orders into `out`.
+
+    `fmt="merchant"` writes the same rows as a merchant's own exports (workbooks, platform
+    headers and status words, mapping.yml) instead of contract CSVs.
+    """
     if days < 1 or orders < 1:
         raise ValueError("days and orders must be >= 1")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+    if fmt == "merchant" and messy:
+        raise ValueError("--messy and --format merchant cannot be combined")
     knobs = knobs or Knobs()
     t_start = time.perf_counter()
     out = Path(out)
@@ -1285,6 +1369,9 @@ def generate(out: Path, *, days: int = 180, orders: int = 100_000, seed: int = 6
     roster = out / "accounts.csv"
     if renderer:
         unmapped, rows["accounts"] = renderer.write_roster(accounts, roster, renderer.rng(1_000_000))
+    elif fmt == "merchant":
+        roster = _write_merchant("accounts", accounts, out)
+        rows["accounts"] = accounts.height
     else:
         accounts.write_csv(roster)
         rows["accounts"] = accounts.height
@@ -1301,6 +1388,8 @@ def generate(out: Path, *, days: int = 180, orders: int = 100_000, seed: int = 6
             typed = frames[export](d)
             if renderer:
                 written = renderer.write(export, typed, day_dir, d, date)
+            elif fmt == "merchant":
+                written = [_write_merchant(export, typed, day_dir)]
             else:
                 written = [day_dir / f"{export}.csv"]
                 _write_clean(typed, written[0])
@@ -1309,6 +1398,8 @@ def generate(out: Path, *, days: int = 180, orders: int = 100_000, seed: int = 6
         dates.append(date)
         bar.update(1)
     bar.close()
+    if fmt == "merchant":
+        files.append(_write_merchant_mapping(out))
 
     invalid_by_kind, invalid, duplicates = {}, {e: 0 for e in ("accounts", *EXPORTS)}, {}
     if renderer:

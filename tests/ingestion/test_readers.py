@@ -33,7 +33,7 @@ def test_discover(landing):
         "accounts.csv", "accounts_2026-07.parquet", "accounts_old.txt", "readme.md",
         "2026-06-17/orders.csv", "2026-06-16/orders_part2.csv", "2026-06-16/orders.csv",
         "2026-06-16/Orders_extra.PARQUET", "2026-06-16/follows.csv", "2026-06-16/live_traffic_a.csv",
-        "2026-06-16/orders.xlsx", "2026-06-16/notes.csv", "2026-06-16/~$orders.csv",
+        "2026-06-16/orders.xlsx", "2026-06-16/notes.csv", "2026-06-16/~$orders.csv", "2026-06-16/~$orders.xlsx",
         "2026-13-01/orders.csv", "misc/orders.csv", "2026-06-18/readme.txt",
     ]:
         (landing / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,9 @@ def test_discover(landing):
     assert [p.name for p in got.roster_files] == ["accounts.csv", "accounts_2026-07.parquet"]
     assert list(got.dates) == [dt.date(2026, 6, 16), dt.date(2026, 6, 17)]
     day = got.dates[dt.date(2026, 6, 16)]
-    assert [p.name for p in day["orders"]] == ["Orders_extra.PARQUET", "orders.csv", "orders_part2.csv"]
+    # .xlsx is an export format since contract v2 (an Excel lock file ~$orders.xlsx is not).
+    assert [p.name for p in day["orders"]] == ["Orders_extra.PARQUET", "orders.csv", "orders.xlsx",
+                                               "orders_part2.csv"]
     assert [p.name for p in day["follows"]] == ["follows.csv"]
     assert [p.name for p in day["live_traffic"]] == ["live_traffic_a.csv"]
     assert list(got.dates[dt.date(2026, 6, 17)]) == ["orders"]
@@ -247,7 +249,7 @@ def test_corrupt_parquet(landing):
 
 def test_two_headers_for_one_column(landing):
     msg = _rejected(landing, f"{DAY}/orders.csv", ("order_id,订单号," + ",".join(list(VALID["orders"])[1:]) + "\n").encode())
-    assert "'order_id' and '订单号' both map to 'order_id'" in msg
+    assert "headers 'order_id' and '订单号' both resolve to column 'order_id'" in msg
 
 
 def test_ragged_csv(landing):
