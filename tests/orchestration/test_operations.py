@@ -10,13 +10,16 @@ One real sequence, because each step needs the state the previous one left:
    and carries the origin the Overview timeline groups by.
 4. The landing-date partitions are the landing dates present; after the schedule's full refresh
    every one is materialized (100 %).
-5. SIGTERM to `dualwheel ui` stops the webserver, the daemon and the code servers within seconds.
+5. The asset page of a mart shows grain, row count, date range and preview.
+6. A command-line build's check summary, the report and the UI's run pages give one count.
+7. SIGTERM to `dualwheel ui` stops the webserver, the daemon and the code servers within seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,8 +28,11 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
+
+from warehouse.report import headline_figures, table_names
 
 from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env
 from tests.orchestration.test_webserver import _free_port
@@ -81,6 +87,26 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def _run_events(port: int, run_id: str) -> list[dict]:
+    events, cursor = [], None
+    while True:
+        page = _gql(port, """query($id: ID!, $after: String) { logsForRun(runId: $id, afterCursor: $after) {
+            ... on EventConnection { cursor hasMore events { __typename
+                ... on MessageEvent { message level }
+                ... on AssetCheckEvaluationEvent { evaluation { checkName success severity } } } } } }""",
+                    {"id": run_id, "after": cursor})["logsForRun"]
+        events += page["events"]
+        if not page["hasMore"]:
+            return events
+        cursor = page["cursor"]
+
+
+def _observation_warnings(port: int, run_id: str) -> list[str]:
+    """dagster-dbt's "Logging an AssetObservation instead of an AssetCheckResult" (a dbt test
+    that is not a check): there were 23 per run."""
+    return [e["message"] for e in _run_events(port, run_id) if "AssetObservation instead" in (e.get("message") or "")]
 
 
 def _instance(home: Path) -> dg.DagsterInstance:
@@ -155,14 +181,24 @@ def test_killed_build_never_stalls_ui_or_schedule_runs_and_ui_stops_cleanly(tmp_
         assert any("is gone" in m for m in messages), messages
         assert failure.end_time is not None
 
-        def schedule_run_done():
-            runs = _gql(port, """{ runsOrError(filter: {tags: [{key: "dagster/schedule_name",
-                value: "nightly_refresh_schedule"}]}) { ... on Runs { results { runId status } } } }""")
-            done = [r for r in runs["runsOrError"]["results"] if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-            return done[-1] if done else None
+        def schedule_runs():
+            return _gql(port, """{ runsOrError(filter: {tags: [{key: "dagster/schedule_name",
+                value: "nightly_refresh_schedule"}]}) { ... on Runs { results { runId status } } } }""")[
+                "runsOrError"]["results"]
 
-        scheduled = _wait("a schedule tick's run to finish", 420, schedule_run_done)
-        assert scheduled["status"] == "SUCCESS", scheduled
+        _wait("a schedule tick's run", 150, schedule_runs)
+        # One tick is the proof; stop the every-minute cron so no further tick competes with the
+        # command-line build below for the working database.
+        schedule_id = _gql(port, """query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
+            ... on Schedule { id } } }""", {"s": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+                                                 "scheduleName": "nightly_refresh_schedule"}})["scheduleOrError"]["id"]
+        _gql(port, "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", {"id": schedule_id})
+        finished = ("SUCCESS", "FAILURE", "CANCELED")
+        runs = _wait("the schedule's runs to finish", 420,
+                     lambda: (r := schedule_runs()) and all(x["status"] in finished for x in r) and r)
+        assert {r["status"] for r in runs} == {"SUCCESS"}, runs
+        scheduled = runs[-1]
+        assert not _observation_warnings(port, scheduled["runId"])
 
         # 3. The CLI's run is on its job's page and on the timeline (which needs the origin).
         page = _gql(port, """query($f: RunsFilter!) { runsOrError(filter: $f) { ... on Runs { results {
@@ -179,8 +215,43 @@ def test_killed_build_never_stalls_ui_or_schedule_runs_and_ui_stops_cleanly(tmp_
         dates = sorted(p.name for p in landing.iterdir() if p.is_dir())
         assert health["partitionKeys"] == dates
         assert sorted(health["assetPartitionStatuses"]["materializedPartitions"]) == dates
+
+        # 5. The asset page: grain, row count, date range and preview in the latest
+        #    materialization; the description is prose, the SQL has its own entry.
+        mart = _gql(port, """{ assetNodeOrError(assetKey: {path: ["marts", "fct_dual_wheel_daily"]}) {
+            ... on AssetNode { description metadataEntries { label }
+                assetMaterializations(limit: 1) { metadataEntries { label } } } } }""")["assetNodeOrError"]
+        assert "```" not in mart["description"] and "Grain:" in mart["description"]
+        assert "sql" in {e["label"] for e in mart["metadataEntries"]}
+        latest = {e["label"] for e in mart["assetMaterializations"][0]["metadataEntries"]}
+        assert {"grain", "dagster/row_count", "date_range", "preview"} <= latest
+
+        # 6. One count of checks: a command-line build's summary, the report's data-quality
+        #    section and the UI's run pages agree on passed / warned / failed.
+        cli = subprocess.run([str(DUALWHEEL), "build", "-q"], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=600)
+        assert cli.returncode == 0, cli.stderr
+        summary = re.search(r"checks (\d+) passed, (\d+) warned, (\d+) failed", cli.stdout)
+        assert summary, cli.stdout
+        cli_counts = tuple(int(n) for n in summary.groups())
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            transform_run = con.sql("select run_id from audit.published_at").fetchall()[0][0]
+            figures = headline_figures(con, table_names(con))
+        ingest_run = instance.get_run_by_id(transform_run).tags["dualwheel/ingest_run_id"]
+        report_counts = (figures["checks_passed"], figures["checks_warned"],
+                         figures["checks_total"] - figures["checks_passed"] - figures["checks_warned"])
+        ui_counts = [0, 0, 0]
+        for run_id in (ingest_run, transform_run):
+            for event in _run_events(port, run_id):
+                if event["__typename"] == "AssetCheckEvaluationEvent":
+                    evaluation = event["evaluation"]
+                    ui_counts[0 if evaluation["success"] else 1 if evaluation["severity"] == "WARN" else 2] += 1
+        assert cli_counts == report_counts == tuple(ui_counts), (cli_counts, report_counts, ui_counts)
+        assert cli_counts[0] > 100  # GX suites, gates and every dbt test: one count, not three
+        for run_id in (ingest_run, transform_run):
+            assert not _observation_warnings(port, run_id)
     finally:
-        # 5. SIGTERM to `dualwheel ui` stops the whole tree within seconds.
+        # 7. SIGTERM to `dualwheel ui` stops the whole tree within seconds.
         tree = _descendants(ui.pid) | {ui.pid}
         ui.send_signal(signal.SIGTERM)
         try:
