@@ -54,7 +54,9 @@ def _load_definitions(settings, *, show_progress: bool):
     global _DEFINITIONS
     settings.export_to_env()
     os.environ["DUALWHEEL_PROGRESS"] = "1" if show_progress else "0"
-    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    from orchestration.settings import dagster_home_for
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home_for(settings.warehouse))  # the home `dualwheel ui` shows
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
     if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
         from orchestration.definitions import defs

@@ -65,12 +65,55 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        if spec is None:
-            return None
         test = manifest["nodes"][unique_id]
+        if spec is None:
+            spec = _source_test_spec(asset_spec, manifest, unique_id, test)
+            if spec is None:
+                return None
         return dg.AssetCheckSpec(name=spec.name, asset=spec.asset_key, description=check_description(test),
                                  additional_deps=spec.additional_deps, blocking=spec.blocking,
                                  metadata=spec.metadata)
+
+
+# Source tests that compare a source with another node (relationships from raw.orders to the
+# traffic_sources seed): dagster-dbt attaches a test to a node only when it has one parent or a
+# `meta.dagster.ref`, which cannot name a source. Their checks are declared here, on the source's
+# asset, and their results converted from the observations dagster-dbt logs for them
+# (_as_check_result), which would otherwise come with its "Logging an AssetObservation instead of
+# an AssetCheckResult" warning.
+SOURCE_TEST_CHECKS: dict[str, dg.AssetCheckKey] = {}
+
+
+def _source_test_spec(asset_spec, manifest, unique_id: str, test: Mapping[str, Any]):
+    model = ((test.get("test_metadata") or {}).get("kwargs") or {}).get("model") or ""
+    found = re.search(r"source\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)", model)
+    if not found or dg.AssetKey([found.group(1), found.group(2)]) != asset_spec.key:
+        return None
+    severity = ((test.get("config") or {}).get("severity") or "error").lower()
+    others = {n for n in test["depends_on"]["nodes"] if not n.startswith("source.")}
+    translator = DualwheelDbtTranslator()
+    SOURCE_TEST_CHECKS[unique_id] = dg.AssetCheckKey(asset_spec.key, test["name"])
+    return dg.AssetCheckSpec(name=test["name"], asset=asset_spec.key, blocking=severity == "error",
+                             additional_deps=[translator.get_asset_key(manifest["nodes"][n]) for n in others],
+                             metadata={"dagster_dbt/unique_id": unique_id})
+
+
+def _as_check_result(event, converted: set[str]):
+    """dagster-dbt's observation(s) of a source test declared in SOURCE_TEST_CHECKS → its check
+    result (the first one; the others, one per parent, are dropped). Other events unchanged."""
+    if not isinstance(event, dg.AssetObservation):
+        return event
+    unique_id = getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id"))
+    key = SOURCE_TEST_CHECKS.get(unique_id)
+    if key is None:
+        return event
+    if unique_id in converted:
+        return None
+    converted.add(unique_id)
+    status = str(getattr(event.metadata.get("status"), "value", event.metadata.get("status")))
+    return dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=status == "pass",
+                               severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
+                               metadata=dict(event.metadata))
 
 
 def model_grain(description: str) -> str | None:
@@ -211,8 +254,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             if failure is None:
                 raise
             con = None  # the figures are extras; the dbt failure is what the user needs to see
+        converted: set[str] = set()
         for event in events:
-            yield _with_figures(context, con, event) if con is not None else event
+            event = _as_check_result(event, converted)
+            if event is not None:
+                yield _with_figures(context, con, event) if con is not None else event
     if failure is not None:
         raise failure
 
