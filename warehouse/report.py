@@ -147,7 +147,7 @@ def headline_figures(con, tables: set[str]) -> dict[str, object]:
                             from audit.check_results where not passed
                             order by severity = 'ERROR' desc, asset_key, check_name limit 5""").fetchall()
         run_ids = [r for (r,) in con.sql("select distinct run_id from audit.check_results order by run_id").fetchall()]
-        h.update(dq_run_id=" + ".join(r[:8] for r in run_ids), checks_passed=int(passed), checks_total=int(total),
+        h.update(dq_run_id=" + ".join(run_ids), checks_passed=int(passed), checks_total=int(total),
                  checks_warned=int(warned), checks_failed=[(sev, text[:300]) for sev, text in failed])
     if "audit.published_at" in tables:
         row = con.sql("select published_at, run_id from audit.published_at limit 1").fetchall()
@@ -699,6 +699,11 @@ def _headline_html(h: dict) -> str:
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
+def _short_runs(run_ids) -> str:
+    """Run ids cut to 8 characters: one run, or a build's two (ingest + transform)."""
+    return " + ".join(r[:8] for r in str(run_ids).split(" + "))
+
+
 def _dq_html(h: dict) -> str:
     read = _kpi("rows_read", "读取行数 Rows read", h["rows_read"], fmt_int(h["rows_read"]),
                 f"{fmt_int(h['files'])} files 文件" if h["files"] is not None else "audit.ingested_files missing")
@@ -714,7 +719,7 @@ def _dq_html(h: dict) -> str:
             status = "all passed 全部通过" if ok else "some failed 有失败"
         checks = _kpi("checks_passed", "质量检查通过 Checks passed", h["checks_passed"],
                       f"{h['checks_passed']:,} / {h['checks_total']:,}",
-                      f"run {str(h['dq_run_id'])[:17]} · " + status)
+                      f"run {_short_runs(h['dq_run_id'])} · " + status)
     else:
         checks = _kpi("checks_passed", "质量检查通过 Checks passed", None, DASH, "no audit.dq_results in this warehouse")
     reasons = "".join(f"<li>{esc(r)} <b>{n:,}</b></li>" for r, n in h["top_reasons"]) or "<li class=muted>none 无</li>"
