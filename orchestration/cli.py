@@ -293,9 +293,6 @@ def _landing_dates(settings) -> list[str]:
     if not dates:
         raise CliError(f"{settings.landing}: no landing-date folders (YYYY-MM-DD/) found",
                        hint="exports go in <landing>/<YYYY-MM-DD>/orders*.csv, follows*.csv, live_traffic*.csv")
-    if dates[0] < settings.partitions_start:
-        raise CliError(f"landing date {dates[0]} is before the first partition {settings.partitions_start}",
-                       hint=f"set DUALWHEEL_PARTITIONS_START={dates[0]} (or earlier)")
     return dates
 
 

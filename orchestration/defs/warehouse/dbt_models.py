@@ -7,6 +7,7 @@ in the UI as failed-with-warning checks and block nothing.
 
 
 import contextlib
+import logging
 import os
 import re
 from typing import Any, Mapping
@@ -82,6 +83,20 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
 # (_as_check_result), which would otherwise come with its "Logging an AssetObservation instead of
 # an AssetCheckResult" warning.
 SOURCE_TEST_CHECKS: dict[str, dg.AssetCheckKey] = {}
+
+
+class _ConvertedSourceTestWarning(logging.Filter):
+    """Drops dagster-dbt's "Logging an `AssetObservation` instead of an `AssetCheckResult`"
+    warning for the source tests converted to check results here (the warning is logged before
+    the conversion can happen); the same warning about any other test still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Logging an `AssetObservation`")
+                    and any(f"`{key.name}`" in message for key in SOURCE_TEST_CHECKS.values()))
+
+
+logging.getLogger("dagster.builtin").addFilter(_ConvertedSourceTestWarning())  # dagster-dbt's logger
 
 
 def _source_test_spec(asset_spec, manifest, unique_id: str, test: Mapping[str, Any]):
