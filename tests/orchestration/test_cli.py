@@ -78,4 +78,4 @@ def test_demo_on_messy_exports_prints_headline_and_writes_report(tmp_path):
         # The demo judges freshness at its data's horizon, not by today's clock (issue 14).
         fresh = con.execute("select passed from audit.check_results where check_name = 'landing_is_fresh'").fetchall()
         assert fresh == [(True,)]
-    assert "landing_is_fresh" not in out and "freshness judged as of 2026-02-10T02:30:00" in out
+    assert "warn  raw/orders:landing_is_fresh" not in out and "freshness judged as of 2026-02-10T02:30:00" in out
