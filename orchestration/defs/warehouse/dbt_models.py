@@ -7,6 +7,7 @@ in the UI as failed-with-warning checks and block nothing.
 
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -66,69 +67,47 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        test = manifest["nodes"][unique_id]
         if spec is None:
-            spec = _source_test_spec(asset_spec, manifest, unique_id, test)
-            if spec is None:
-                return None
+            return None
+        test = manifest["nodes"][unique_id]
         return dg.AssetCheckSpec(name=spec.name, asset=spec.asset_key, description=check_description(test),
                                  additional_deps=spec.additional_deps, blocking=spec.blocking,
                                  metadata=spec.metadata)
 
 
-# Source tests that compare a source with another node (relationships from raw.orders to the
-# traffic_sources seed): dagster-dbt attaches a test to a node only when it has one parent or a
-# `meta.dagster.ref`, which cannot name a source. Their checks are declared here, on the source's
-# asset, and their results converted from the observations dagster-dbt logs for them
-# (_as_check_result), which would otherwise come with its "Logging an AssetObservation instead of
-# an AssetCheckResult" warning.
-SOURCE_TEST_CHECKS: dict[str, dg.AssetCheckKey] = {}
+# dbt's source tests (not_null, accepted_values, relationships on raw.*) stay observations of the
+# raw/* assets, not checks: as checks on raw/* Dagster includes them in every materialization of
+# raw/*, so a UI backfill of landing dates ran `dbt build` on the source tests inside the
+# ingestion run and failed on a fresh warehouse (the relationships tests need the traffic_sources
+# seed). They still run in every dbt build and fail it when they fail. dagster-dbt logs each one
+# with a "Logging an `AssetObservation` instead of an `AssetCheckResult`" warning (17 per run);
+# that warning and description are replaced by the test's outcome (_plain_source_observation).
+SOURCE_TESTS = frozenset(
+    n["name"] for n in json.loads(ensure_manifest().read_text())["nodes"].values()
+    if n["resource_type"] == "test" and any(d.startswith("source.") for d in n["depends_on"]["nodes"]))
 
 
-class _ConvertedSourceTestWarning(logging.Filter):
-    """Drops dagster-dbt's "Logging an `AssetObservation` instead of an `AssetCheckResult`"
-    warning for the source tests converted to check results here (the warning is logged before
-    the conversion can happen); the same warning about any other test still shows."""
-
+class _SourceTestWarning(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not (message.startswith("Logging an `AssetObservation`")
-                    and any(f"`{key.name}`" in message for key in SOURCE_TEST_CHECKS.values()))
+                    and any(f"`{name}`" in message for name in SOURCE_TESTS))
 
 
-logging.getLogger("dagster.builtin").addFilter(_ConvertedSourceTestWarning())  # dagster-dbt's logger
+logging.getLogger("dagster.builtin").addFilter(_SourceTestWarning())  # dagster-dbt's logger
 
 
-def _source_test_spec(asset_spec, manifest, unique_id: str, test: Mapping[str, Any]):
-    model = ((test.get("test_metadata") or {}).get("kwargs") or {}).get("model") or ""
-    found = re.search(r"source\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)", model)
-    if not found or dg.AssetKey([found.group(1), found.group(2)]) != asset_spec.key:
-        return None
-    severity = ((test.get("config") or {}).get("severity") or "error").lower()
-    others = {n for n in test["depends_on"]["nodes"] if not n.startswith("source.")}
-    translator = DualwheelDbtTranslator()
-    SOURCE_TEST_CHECKS[unique_id] = dg.AssetCheckKey(asset_spec.key, test["name"])
-    return dg.AssetCheckSpec(name=test["name"], asset=asset_spec.key, blocking=severity == "error",
-                             additional_deps=[translator.get_asset_key(manifest["nodes"][n]) for n in others],
-                             metadata={"dagster_dbt/unique_id": unique_id})
-
-
-def _as_check_result(event, converted: set[str]):
-    """dagster-dbt's observation(s) of a source test declared in SOURCE_TEST_CHECKS → its check
-    result (the first one; the others, one per parent, are dropped). Other events unchanged."""
-    if not isinstance(event, dg.AssetObservation):
+def _plain_source_observation(event):
+    """dagster-dbt's observation of a source test, described by its outcome instead of the warning."""
+    if not isinstance(event, dg.AssetObservation) or not (event.description or "").startswith("Logging an"):
         return event
-    unique_id = getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id"))
-    key = SOURCE_TEST_CHECKS.get(unique_id)
-    if key is None:
+    unique_id = str(getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id")))
+    name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
+    if name not in SOURCE_TESTS:
         return event
-    if unique_id in converted:
-        return None
-    converted.add(unique_id)
-    status = str(getattr(event.metadata.get("status"), "value", event.metadata.get("status")))
-    return dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=status == "pass",
-                               severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
-                               metadata=dict(event.metadata))
+    status = getattr(event.metadata.get("status"), "value", event.metadata.get("status"))
+    return dg.AssetObservation(asset_key=event.asset_key, metadata=event.metadata,
+                               description=f"dbt source test {name}: {status}")
 
 
 def model_grain(description: str) -> str | None:
@@ -210,8 +189,6 @@ def _orders_with_unknown_sessions(con) -> tuple[dict, str]:
 
 def _dbt_node_count() -> int:
     """Models, seeds and data tests: the nodes whose results dagster-dbt streams back."""
-    import json
-
     nodes = json.loads(ensure_manifest().read_text())["nodes"].values()
     return sum(1 for n in nodes if n["resource_type"] in ("model", "seed", "test"))
 
@@ -227,11 +204,7 @@ OBSERVED_FIGURES = {
 # cost ~1.7 s of every build (0.25 s each on 2 threads, 10M-order nightly).
 DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
-# Source tests too: dbt's tests on raw.* (not_null, accepted_values, …) are checks on the raw/*
-# assets they test, instead of 17 "Logging an AssetObservation instead of an AssetCheckResult"
-# warnings per run.
-TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(
-    enable_asset_checks=True, enable_source_tests_as_checks=True))
+TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 DBT_TARGET_PATH = DBT_PROJECT_DIR / "target" / "dagster_run"
 
 
@@ -269,11 +242,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             if failure is None:
                 raise
             con = None  # the figures are extras; the dbt failure is what the user needs to see
-        converted: set[str] = set()
         for event in events:
-            event = _as_check_result(event, converted)
-            if event is not None:
-                yield _with_figures(context, con, event) if con is not None else event
+            event = _plain_source_observation(event)
+            yield _with_figures(context, con, event) if con is not None else event
     if failure is not None:
         raise failure
 
