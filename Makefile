@@ -7,7 +7,6 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.dualwheel-synced
 LANDING ?= data/landing
 WAREHOUSE ?= warehouse/dualwheel.duckdb
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: setup demo test test-fast ui bench clean lint
 setup: $(STAMP)
@@ -28,7 +27,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ui: setup
-	$(BIN)/dualwheel ui --host 127.0.0.1 --port 3000
+	$(BIN)/dualwheel ui --landing $(LANDING) --warehouse $(WAREHOUSE) --host 127.0.0.1 --port 3000
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

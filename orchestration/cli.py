@@ -54,7 +54,9 @@ def _load_definitions(settings, *, show_progress: bool):
     global _DEFINITIONS
     settings.export_to_env()
     os.environ["DUALWHEEL_PROGRESS"] = "1" if show_progress else "0"
-    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    from orchestration.settings import dagster_home_for
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home_for(settings.warehouse))  # the home `dualwheel ui` shows
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
     if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
         from orchestration.definitions import defs
@@ -91,21 +93,22 @@ def _step_error_message(event) -> str:
 
 
 def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = True,
-            asset_selection: list[list[str]] | None = None) -> RunOutcome:
+            asset_selection: list[list[str]] | None = None, extra_tags: dict[str, str] | None = None) -> RunOutcome:
     import dagster as dg
 
     from orchestration.partitions import range_tags
 
     definitions = _load_definitions(settings, show_progress=show_progress)
     job = definitions.resolve_job_def(job_name)
-    tags = range_tags(dates[0], dates[-1]) if dates else {}
+    tags = {**(range_tags(dates[0], dates[-1]) if dates else {}), **(extra_tags or {})}
     selection = [dg.AssetKey(k) for k in asset_selection] if asset_selection else None
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
+    _sync_partitions(instance, settings)
     # dagster-dbt echoes dbt's whole log to stdout; keep it in a file and show only the outcome.
     log_file = settings.warehouse.parent / "logs" / f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "w") as log, contextlib.redirect_stdout(log):
+    with open(log_file, "w") as log, contextlib.redirect_stdout(log), _runs_listed_in_ui(instance, definitions, job_name):
         result = job.execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, asset_selection=selection,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
@@ -133,6 +136,30 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
         elif kind == "STEP_SKIPPED" or (kind == "ENGINE_EVENT" and "Not executing" in (event.message or "")):
             outcome.skipped_steps.append(event.step_key or "")
     return outcome
+
+
+def _sync_partitions(instance, settings) -> None:
+    """Every landing date present is a partition (the range tags of a run select among them)."""
+    from ingestion.load import discover
+    from orchestration.partitions import sync_landing_dates
+
+    if settings.landing.is_dir():
+        sync_landing_dates(instance, [d.isoformat() for d in discover(settings.landing).dates])
+
+
+@contextlib.contextmanager
+def _runs_listed_in_ui(instance, definitions, job_name: str):
+    """Runs created meanwhile carry the UI's origin for `job_name`, so the job page and the
+    Overview timeline list them (execute_in_process has no parameter for it)."""
+    from orchestration.defs.automation.jobs import ui_job_origin
+
+    origin = ui_job_origin(job_name, definitions.get_repository_def().name)
+    create = instance.create_run_for_job
+    instance.create_run_for_job = lambda **kwargs: create(**{**kwargs, "remote_job_origin": origin})
+    try:
+        yield
+    finally:
+        del instance.create_run_for_job
 
 
 def _failed_dbt_nodes(limit: int = 10) -> list[str]:
@@ -266,9 +293,6 @@ def _landing_dates(settings) -> list[str]:
     if not dates:
         raise CliError(f"{settings.landing}: no landing-date folders (YYYY-MM-DD/) found",
                        hint="exports go in <landing>/<YYYY-MM-DD>/orders*.csv, follows*.csv, live_traffic*.csv")
-    if dates[0] < settings.partitions_start:
-        raise CliError(f"landing date {dates[0]} is before the first partition {settings.partitions_start}",
-                       hint=f"set DUALWHEEL_PARTITIONS_START={dates[0]} (or earlier)")
     return dates
 
 
@@ -314,10 +338,14 @@ def cmd_build(args) -> int:
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
     outcome = _ingest(settings, show_progress=not args.quiet)
     if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
-        outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet))
+        from orchestration.defs.warehouse.publish import INGEST_RUN_TAG
+
+        outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet,
+                                          extra_tags={INGEST_RUN_TAG: outcome.run_id}))
     _report_outcome(outcome, "build")
-    print(f"build succeeded in {outcome.seconds:.0f} s: {outcome.passed_checks} checks passed, "
-          f"{len(outcome.warned_checks)} warning(s); published {settings.warehouse}")
+    # Counted per check evaluation, as the report (audit.check_results) and the UI's run pages count.
+    print(f"build succeeded in {outcome.seconds:.0f} s: checks {outcome.passed_checks} passed, "
+          f"{len(outcome.warned_checks)} warned, {len(outcome.failed_checks)} failed; published {settings.warehouse}")
     print(f"  stages: {outcome.stages()}")
     return 0
 
@@ -332,6 +360,17 @@ def cmd_demo(args) -> int:
         print(f"generating sample exports (messy: Chinese headers, GBK, bad rows) into {settings.landing}")
         generate(settings.landing, days=args.days, orders=args.orders, seed=args.seed, messy=True,
                  progress=not args.quiet)
+    # Simulated exports end on a fixed past date: judge landing_is_fresh as the nightly run after
+    # the newest landing date would, not by today's clock (which made every demo end with a warning).
+    from datetime import timedelta
+
+    from ingestion.load import discover
+
+    newest = max(discover(settings.landing).dates, default=None)
+    if newest is not None and "DUALWHEEL_AS_OF" not in os.environ:
+        os.environ["DUALWHEEL_AS_OF"] = f"{newest + timedelta(days=1)}T02:30:00"
+        print(f"freshness judged as of {os.environ['DUALWHEEL_AS_OF']}, the nightly run after the newest "
+              f"simulated landing date (set DUALWHEEL_AS_OF to change)")
     cmd_build(args)
     print()
     print_headline(settings.warehouse)
@@ -447,15 +486,58 @@ def cmd_ui(args) -> int:
 
     settings = _settings(args)
     settings.export_to_env()
-    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    from orchestration.settings import dagster_home_for
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home_for(settings.warehouse))
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
     from orchestration.dbt_manifest import ensure_manifest
 
     ensure_manifest()
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:  # the launch dialog offers the landing dates at once
+        _sync_partitions(instance, settings)
     dagster = Path(sys.executable).with_name("dagster")
-    print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C to stop)")
-    return subprocess.call([str(dagster), "dev", "-m", "orchestration.definitions", "-h", args.host,
-                            "-p", str(args.port)], cwd=PROJECT_ROOT)
+    print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C to stop); Dagster home {os.environ['DAGSTER_HOME']}")
+    # `dagster dev` in its own process group, stopped as a group: started from a script it ignored
+    # SIGINT, and SIGTERM to this process left the webserver, daemon and code servers running
+    # (still alive 40 s later). Now Ctrl-C or SIGTERM stops all of them within seconds.
+    proc = subprocess.Popen([str(dagster), "dev", "-m", "orchestration.definitions", "-h", args.host,
+                             "-p", str(args.port)], cwd=PROJECT_ROOT, start_new_session=True)
+    return _wait_then_stop_group(proc)
+
+
+def _wait_then_stop_group(proc, grace_seconds: float = 20.0) -> int:
+    import signal
+
+    stop_requested: list[int] = []
+
+    def stop(signum, _frame):
+        stop_requested.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not stop_requested:
+        return rc
+    # `dagster dev` has exited; its webserver, daemon and code servers may still be shutting down.
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    print("Dagster UI stopped")
+    return 0
 
 
 def _add_paths(parser: argparse.ArgumentParser, *, landing: bool = True, gate: bool = False) -> None:

@@ -44,6 +44,14 @@ def work_db_for(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.stem + ".work.duckdb")
 
 
+def dagster_home_for(warehouse: Path) -> Path:
+    """The Dagster home (run history, schedules, partitions) of one warehouse: `<stem>.dagster`
+    beside the warehouse file, so histories of different warehouses never mix; DAGSTER_HOME wins."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    return warehouse.with_name(warehouse.stem + ".dagster")
+
+
 #: Environment for every process that creates Dagster runs (the CLI, `dagster dev`, the daemon;
 #: the systemd units set it too). A run over N landing dates otherwise writes one
 #: ASSET_MATERIALIZATION_PLANNED event per asset per date before any step starts: 1,460 SQLite

@@ -137,6 +137,18 @@ def headline_figures(con, tables: set[str]) -> dict[str, object]:
                                  [run_id]).fetchall()
             h.update(dq_run_id=run_id, checks_passed=int(passed), checks_total=int(total),
                      checks_failed=[(s, e) for s, e in failed])
+    if "audit.check_results" in tables:
+        # The build's Dagster asset checks (GX suites, gates, dbt tests, freshness), one per
+        # evaluation: the count the CLI summary and the Dagster UI show for the same runs.
+        passed, warned, total = con.sql("""select count(*) filter (where passed),
+                                                  count(*) filter (where not passed and severity = 'WARN'), count(*)
+                                           from audit.check_results""").fetchall()[0]
+        failed = con.sql("""select lower(severity), asset_key || ' · ' || check_name || coalesce(': ' || description, '')
+                            from audit.check_results where not passed
+                            order by severity = 'ERROR' desc, asset_key, check_name limit 5""").fetchall()
+        run_ids = [r for (r,) in con.sql("select distinct run_id from audit.check_results order by run_id").fetchall()]
+        h.update(dq_run_id=" + ".join(run_ids), checks_passed=int(passed), checks_total=int(total),
+                 checks_warned=int(warned), checks_failed=[(sev, text[:300]) for sev, text in failed])
     if "audit.published_at" in tables:
         row = con.sql("select published_at, run_id from audit.published_at limit 1").fetchall()
         if row:
@@ -687,6 +699,11 @@ def _headline_html(h: dict) -> str:
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
+def _short_runs(run_ids) -> str:
+    """Run ids cut to 8 characters: one run, or a build's two (ingest + transform)."""
+    return " + ".join(r[:8] for r in str(run_ids).split(" + "))
+
+
 def _dq_html(h: dict) -> str:
     read = _kpi("rows_read", "读取行数 Rows read", h["rows_read"], fmt_int(h["rows_read"]),
                 f"{fmt_int(h['files'])} files 文件" if h["files"] is not None else "audit.ingested_files missing")
@@ -694,9 +711,15 @@ def _dq_html(h: dict) -> str:
                     f"{fmt_pct(h['reject_share'], 2)} of rows read, quarantined in audit.rejected_rows")
     if h["checks_total"] is not None:
         ok = h["checks_passed"] == h["checks_total"]
+        warned = h.get("checks_warned")
+        if warned is not None:  # Dagster checks: warned ones are not failures
+            failed_n = h["checks_total"] - h["checks_passed"] - warned
+            status = f"{warned:,} warned 警告 · {failed_n:,} failed 失败"
+        else:
+            status = "all passed 全部通过" if ok else "some failed 有失败"
         checks = _kpi("checks_passed", "质量检查通过 Checks passed", h["checks_passed"],
                       f"{h['checks_passed']:,} / {h['checks_total']:,}",
-                      f"run {str(h['dq_run_id'])[:8]} · " + ("all passed 全部通过" if ok else "some failed 有失败"))
+                      f"run {_short_runs(h['dq_run_id'])} · " + status)
     else:
         checks = _kpi("checks_passed", "质量检查通过 Checks passed", None, DASH, "no audit.dq_results in this warehouse")
     reasons = "".join(f"<li>{esc(r)} <b>{n:,}</b></li>" for r, n in h["top_reasons"]) or "<li class=muted>none 无</li>"
@@ -706,7 +729,8 @@ def _dq_html(h: dict) -> str:
                  if h["published_at"] else "")
     return (f'<section id="data-quality"><h2>数据质量 Data quality <small>latest published run</small></h2>'
             f'<p class="note">{published}Rows read/rejected cover every file the warehouse holds (a re-ingested file '
-            f'replaces its earlier counts); checks are those of the latest run in audit.dq_results.</p>'
+            f'replaces its earlier counts); checks are the asset checks of the published build (audit.check_results; '
+            f'before it existed, the expectations of the latest run in audit.dq_results), counted as the CLI and the Dagster UI count them.</p>'
             f'<div class="kpis" style="margin-top:0">{read}{rejected}{checks}</div>'
             f'<div class="dq" style="margin-top:12px"><div><b>拒收原因 Top rejection reasons</b><ol>{reasons}</ol></div>'
             f'<div><b>未通过检查 Failed checks</b><ul>{failed}</ul></div></div></section>')

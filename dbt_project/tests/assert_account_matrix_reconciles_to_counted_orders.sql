@@ -1,5 +1,6 @@
 -- Account-matrix GMV per (activity_date, account_id) equals the counted orders' GMV on that
 -- order_date; days with live or follow activity only must show 0.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_account_matrix_daily'}}}) }}
 with
 
 mart as (

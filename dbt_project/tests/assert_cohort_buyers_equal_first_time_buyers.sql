@@ -1,5 +1,6 @@
 -- Cohort sizes summed per brand equal the distinct (brand, buyer) pairs with a counted order:
 -- every first-time buyer is in exactly one cohort.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_cohort_repurchase'}}}) }}
 with
 
 cohorts as (

@@ -1,5 +1,6 @@
 -- Every counted order belongs to exactly one cohort buyer, so retention summed per brand must
 -- give back the brand's counted orders and GMV; month 0 holds every cohort buyer.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_cohort_retention_monthly'}}}) }}
 with
 
 retention as (

@@ -1,4 +1,5 @@
 -- Dual-wheel GMV per (order_date, account_id) equals the counted orders' GMV.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_dual_wheel_daily'}}}) }}
 with
 
 mart as (

@@ -1,5 +1,6 @@
 -- Every counted order lands in exactly one (order_date, account_id, traffic_source) row:
 -- GMV, refunds and order counts per date and account must match the counted orders.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_gmv_by_source_daily'}}}) }}
 with
 
 mart as (

@@ -1,6 +1,6 @@
 -- An order carrying a live_session_id that live_traffic never reported still counts everywhere
 -- except fct_live_session; warn so the missing traffic export gets noticed.
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'int_orders_counted'}}}) }}
 
 select
     counted_orders.order_id,

@@ -53,6 +53,15 @@ def test_backfill_of_landing_dates_from_the_ui_is_one_run_and_loads_those_dates(
             except OSError:
                 time.sleep(1)
         dates = [f"2026-01-{d:02d}" for d in range(1, 8)]
+        # The partitions are the landing dates, registered by landing_dates_sensor (on by default)
+        # at the daemon's first tick: the launch dialog offers them from then on.
+        while time.time() < deadline:
+            node = _gql(port, """{ assetNodeOrError(assetKey: {path: ["raw", "orders"]}) {
+                ... on AssetNode { partitionKeys } } }""")["data"]["assetNodeOrError"]
+            if set(dates) <= set(node["partitionKeys"]):
+                break
+            time.sleep(2)
+        assert set(dates) <= set(node["partitionKeys"]), node
         launched = _gql(port, """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
             __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
                         {"p": {"assetSelection": [{"path": ["raw", e]} for e in ("orders", "follows", "live_traffic")],

@@ -9,6 +9,7 @@ publishing) runs when either fails:
 """
 
 
+import os
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -229,12 +230,29 @@ def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
         metadata={"expectations_evaluated": evaluated, "failed_expectations": len(failures)})
 
 
+# When freshness is judged (ISO date-time, Asia/Shanghai); unset means now. `dualwheel demo` sets
+# it to the morning after its newest simulated landing date, because simulated exports end on a
+# fixed past date and "now" would make every demo end with a freshness warning.
+AS_OF_ENV = "DUALWHEEL_AS_OF"
+
+
+def freshness_now() -> tuple[datetime, str | None]:
+    """The moment freshness is judged at, and the override it came from (None: the clock)."""
+    as_of = os.environ.get(AS_OF_ENV, "").strip()
+    if as_of:
+        try:
+            return datetime.fromisoformat(as_of).replace(tzinfo=None), as_of
+        except ValueError:
+            raise ValueError(f"{AS_OF_ENV}={as_of!r} is not an ISO date-time (e.g. 2026-06-30T02:30)") from None
+    return datetime.now(ZoneInfo(TIMEZONE)).replace(tzinfo=None), None
+
+
 @dg.asset_check(asset=dg.AssetKey(["raw", "orders"]), blocking=False,
                 description=f"A new landing date arrived within {FRESHNESS_HOURS} hours (warn only).")
 def landing_is_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     landing = discover(warehouse.landing_path)
     newest = max(landing.dates, default=None)
-    now = datetime.now(ZoneInfo(TIMEZONE)).replace(tzinfo=None)
+    now, as_of = freshness_now()
     if newest is None:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
                                    description=f"no landing-date folder under {warehouse.landing_path}")
@@ -244,4 +262,5 @@ def landing_is_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         passed=age_hours <= FRESHNESS_HOURS, severity=dg.AssetCheckSeverity.WARN,
         description=None if age_hours <= FRESHNESS_HOURS else
         f"newest landing date {newest} is {age_hours:.0f} h old (> {FRESHNESS_HOURS} h): is the nightly export missing?",
-        metadata={"newest_landing_date": newest.isoformat(), "hours_since_newest_landing_date": round(age_hours, 1)})
+        metadata={"newest_landing_date": newest.isoformat(), "hours_since_newest_landing_date": round(age_hours, 1),
+                  "judged_at": now.isoformat(timespec="minutes") + (f" ({AS_OF_ENV})" if as_of else " (now)")})

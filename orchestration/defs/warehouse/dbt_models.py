@@ -6,7 +6,11 @@ in the UI as failed-with-warning checks and block nothing.
 """
 
 
+import contextlib
+import json
+import logging
 import os
+import re
 from typing import Any, Mapping
 
 import dagster as dg
@@ -45,6 +49,118 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:analytics-engineering"]
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # The model's own words; its Jinja SQL goes to the `sql` metadata entry (get_metadata),
+        # not into the description, where it buried the grain under a page of code.
+        return (dbt_resource_props.get("description") or "").strip() or \
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        grain = model_grain(dbt_resource_props.get("description") or "")
+        if grain:
+            metadata["grain"] = grain
+        code = dbt_resource_props.get("raw_code") or dbt_resource_props.get("raw_sql")
+        if code and dbt_resource_props["resource_type"] == "model":
+            metadata["sql"] = dg.MetadataValue.md(f"```sql\n{code.strip()}\n```")
+        return metadata
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        test = manifest["nodes"][unique_id]
+        return dg.AssetCheckSpec(name=spec.name, asset=spec.asset_key, description=check_description(test),
+                                 additional_deps=spec.additional_deps, blocking=spec.blocking,
+                                 metadata=spec.metadata)
+
+
+# dbt's source tests (not_null, accepted_values, relationships on raw.*) stay observations of the
+# raw/* assets, not checks: as checks on raw/* Dagster includes them in every materialization of
+# raw/*, so a UI backfill of landing dates ran `dbt build` on the source tests inside the
+# ingestion run and failed on a fresh warehouse (the relationships tests need the traffic_sources
+# seed). They still run in every dbt build and fail it when they fail. dagster-dbt logs each one
+# with a "Logging an `AssetObservation` instead of an `AssetCheckResult`" warning (17 per run);
+# that warning and description are replaced by the test's outcome (_plain_source_observation).
+SOURCE_TESTS = frozenset(
+    n["name"] for n in json.loads(ensure_manifest().read_text())["nodes"].values()
+    if n["resource_type"] == "test" and any(d.startswith("source.") for d in n["depends_on"]["nodes"]))
+
+
+class _SourceTestWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Logging an `AssetObservation`")
+                    and any(f"`{name}`" in message for name in SOURCE_TESTS))
+
+
+logging.getLogger("dagster.builtin").addFilter(_SourceTestWarning())  # dagster-dbt's logger
+
+
+def _plain_source_observation(event):
+    """dagster-dbt's observation of a source test, described by its outcome instead of the warning."""
+    if not isinstance(event, dg.AssetObservation) or not (event.description or "").startswith("Logging an"):
+        return event
+    unique_id = str(getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id")))
+    name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
+    if name not in SOURCE_TESTS:
+        return event
+    status = getattr(event.metadata.get("status"), "value", event.metadata.get("status"))
+    return dg.AssetObservation(asset_key=event.asset_key, metadata=event.metadata,
+                               description=f"dbt source test {name}: {status}")
+
+
+def model_grain(description: str) -> str | None:
+    """The "Grain: one row per …" sentence every model description states (dbt_project/README.md)."""
+    found = re.search(r"Grain:\s*(.+?)(?:\.\s+(?=[A-Z(])|\.?\s*$)", " ".join(description.split()))
+    return found.group(1).rstrip(".") if found else None
+
+
+def _sql_comment_summary(code: str) -> str | None:
+    """The first sentence of a singular test's leading `--` comment (each states what it asserts)."""
+    lines = []
+    for line in code.strip().splitlines():
+        if not line.strip().startswith("--"):
+            break
+        lines.append(line.strip()[2:].strip())
+    text = " ".join(lines)
+    if not text:
+        return None
+    first = re.split(r"(?<=[.;])\s+(?=[A-Za-z])", text, maxsplit=1)[0]
+    return first.rstrip(":;")
+
+
+def check_description(test: Mapping[str, Any]) -> str:
+    """One line for the UI's check list: what a dbt test asserts, and whether it only warns."""
+    meta = test.get("test_metadata") or {}
+    kwargs = meta.get("kwargs") or {}
+    column = kwargs.get("column_name") or test.get("column_name")
+    name = meta.get("name")
+    explicit = (test.get("description") or "").strip()
+    if explicit:
+        text = explicit
+    elif name == "not_null":
+        text = f"`{column}` is never NULL"
+    elif name == "unique":
+        text = f"`{column}` is unique (the key)"
+    elif name == "unique_combination":
+        text = f"({', '.join(kwargs.get('combination_of_columns') or [])}) is unique: the grain holds"
+    elif name == "accepted_values":
+        text = f"`{column}` is one of {', '.join(map(str, kwargs.get('values') or []))}"
+    elif name == "relationships":
+        target = re.sub(r"^ref\('([^']+)'\)$|^source\('[^']+',\s*'([^']+)'\)$",
+                        lambda m: m.group(1) or m.group(2), str(kwargs.get("to", "")))
+        text = f"every `{column}` exists in {target}.{kwargs.get('field')}"
+    elif name == "within_range":
+        low, high = kwargs.get("min_value", 0), kwargs.get("max_value", 1)
+        text = f"`{column}` lies in [{low}, {high}] (NULL allowed)"
+    elif name:
+        text = f"dbt test {name}" + (f" on `{column}`" if column else "")
+    else:
+        text = _sql_comment_summary(test.get("raw_code") or "") or f"dbt test {test['name']}"
+    severity = (test.get("config") or {}).get("severity") or "error"
+    return text + (" (warns, blocks nothing)" if severity.lower() == "warn" else "")
+
 
 def _unmapped_accounts(con) -> tuple[dict, str]:
     ids = [r[0] for r in con.execute(
@@ -73,8 +189,6 @@ def _orders_with_unknown_sessions(con) -> tuple[dict, str]:
 
 def _dbt_node_count() -> int:
     """Models, seeds and data tests: the nodes whose results dagster-dbt streams back."""
-    import json
-
     nodes = json.loads(ensure_manifest().read_text())["nodes"].values()
     return sum(1 for n in nodes if n["resource_type"] in ("model", "seed", "test"))
 
@@ -98,37 +212,57 @@ DBT_TARGET_PATH = DBT_PROJECT_DIR / "target" / "dagster_run"
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # The dbt subprocess finds the working database through profiles.yml's env_var().
     os.environ["DUALWHEEL_DB_PATH"] = str(warehouse.work_db)
-    # A fixed target path: dagster-dbt otherwise leaves a ~1.5 MB folder per run.
-    held_back = []
+    # Every event is held until dbt exits, then yielded in dbt's order: while dbt runs, its
+    # subprocess holds the working database's only write lock, and the row count, date range and
+    # preview belong in each model's materialization (the asset page's "latest materialization"),
+    # not in a separate observation behind the Events tab. The cost: the UI shows the models'
+    # materializations at the end of the dbt step rather than one by one.
+    events = []
+    failure = None
     bar = None
     if warehouse.show_progress:
         from tqdm import tqdm
 
         bar = tqdm(total=_dbt_node_count(), desc="dbt build (models + tests)", unit="node", leave=False)
     try:
+        # A fixed target path: dagster-dbt otherwise leaves a ~1.5 MB folder per run.
         for event in dbt.cli(DBT_BUILD_ARGS, context=context, target_path=DBT_TARGET_PATH).stream():
             if bar is not None:
                 bar.update(1)
-            if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
-                held_back.append(event)  # enriched below, once dbt has released the database
-                continue
-            yield event
+            events.append(event)
+    except Exception as exc:  # dbt failed: report what it did build and test first, then fail the step
+        failure = exc
     finally:
         if bar is not None:
             bar.close()
-    # Figures, row counts, date ranges and previews for the UI are read after dbt exited: while
-    # it runs, the dbt subprocess holds the working database's only write lock.
-    with warehouse.connect(read_only=True) as con:
-        for check in held_back:
-            figures, description = OBSERVED_FIGURES[check.check_name](con)
-            yield dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.check_name, passed=check.passed,
-                                      severity=check.severity, metadata={**check.metadata, **figures},
-                                      description=None if check.passed else description)
-        for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
-            metadata = table_metadata(con, key.path[-1])
-            if metadata:
-                context.log_event(dg.AssetObservation(asset_key=key, metadata=metadata))
+    with contextlib.ExitStack() as stack:
+        try:
+            con = stack.enter_context(warehouse.connect(read_only=True))
+        except Exception:
+            if failure is None:
+                raise
+            con = None  # the figures are extras; the dbt failure is what the user needs to see
+        for event in events:
+            event = _plain_source_observation(event)
+            yield _with_figures(context, con, event) if con is not None else event
+    if failure is not None:
+        raise failure
 
+
+def _with_figures(context: dg.AssetExecutionContext, con, event):
+    """A dbt event with what the UI shows: figures of the warn-only contract checks; grain, row
+    count, date range and preview of each materialized model."""
+    if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
+        figures, description = OBSERVED_FIGURES[event.check_name](con)
+        return dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
+                                   severity=event.severity, metadata={**event.metadata, **figures},
+                                   description=None if event.passed else description)
+    if isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+        grain = context.assets_def.specs_by_key[key].metadata.get("grain")
+        extra = {**({"grain": grain} if grain else {}), **table_metadata(con, key.path[-1])}
+        return event.with_metadata({**event.metadata, **extra})
+    return event
 
 
 # Tables dbt reads that no model builds: declared so the UI shows them in their layer with a

@@ -1,6 +1,7 @@
 """The published warehouse: the file BI reads, replaced atomically once every blocking check passed."""
 
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,36 @@ from warehouse.publish import publish
 
 MARTS = ("fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
          "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts")
+
+
+# `dualwheel build` runs ingest_job, then transform_job tagged with the ingestion run's id: one
+# build, two runs, one count of checks.
+INGEST_RUN_TAG = "dualwheel/ingest_run_id"
+
+
+def record_check_results(context: dg.AssetExecutionContext, con) -> dict[str, int]:
+    """Store every asset check evaluated by this build in audit.check_results (published with
+    the marts), so the report counts exactly what the CLI summary and the UI's run pages count:
+    GX suites, reject-share gates, dbt tests, freshness, one row per evaluation.
+
+    Every check of a build has been evaluated by now: this asset depends on every mart, so it runs
+    after the dbt step (all dbt tests) and the steps that depend on nothing (landing_is_fresh)."""
+    run_ids = [context.run_id] + [r for r in context.run.tags.get(INGEST_RUN_TAG, "").split(",") if r]
+    rows = []
+    for run_id in run_ids:
+        for record in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = record.dagster_event.event_specific_data
+            severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+            rows.append((run_id, evaluation.asset_key.to_user_string(), evaluation.check_name, bool(evaluation.passed),
+                         severity, evaluation.description, datetime.fromtimestamp(record.timestamp, timezone.utc)))
+    con.execute("create schema if not exists audit")
+    con.execute("""create or replace table audit.check_results (run_id varchar, asset_key varchar, check_name varchar,
+                   passed boolean, severity varchar, description varchar, evaluated_at timestamptz)""")
+    if rows:
+        con.executemany("insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)", rows)
+    return {"passed": sum(r[3] for r in rows),
+            "warned": sum(1 for r in rows if not r[3] and r[4] == "WARN"),
+            "failed": sum(1 for r in rows if not r[3] and r[4] != "WARN")}
 
 
 @dg.asset(
@@ -22,10 +53,13 @@ MARTS = ("fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurcha
                 "after every blocking check passed; BI readers never block a run and never see a half-built file.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        counts = record_check_results(context, con)
     result = publish(warehouse.work_db, Path(warehouse.warehouse), run_id=context.run_id)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(result.path)),
         "size_mb": round(result.bytes / 1e6, 2),
         "publish_seconds": round(result.seconds, 2),
+        "checks_passed": counts["passed"], "checks_warned": counts["warned"], "checks_failed": counts["failed"],
         "tables": dg.MetadataValue.md("\n".join(f"- `{t}`: {n:,} rows" for t, n in sorted(result.tables.items()))),
     })
