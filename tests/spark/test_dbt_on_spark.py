@@ -131,17 +131,20 @@ def mart_differences(duckdb_file: Path, spark, limit_per_table: int = 5) -> list
         for table in sorted(set(duck_marts) & set(spark_marts)):
             location = _spark_table_location(spark, "marts", table).removeprefix("file:")
             # DuckDB reads Spark's Parquet files directly, as publishing does.
-            spark_rel = con.sql(f"select * from read_parquet('{location}/*.parquet')")
-            duck_rel = con.sql(f"select * from marts.{table}")
-            spark_types = list(zip(spark_rel.columns, map(str, spark_rel.types)))
-            duck_types = list(zip(duck_rel.columns, map(str, duck_rel.types)))
+            spark_sql = f"select * from read_parquet('{location}/*.parquet')"
+            duck_sql = f"select * from marts.{table}"
+            # column types from DESCRIBE, as text: DuckDB 2.0's relation.types objects outlive
+            # the interpreter (nanobind reports them as leaked at exit)
+            spark_types = [tuple(r[:2]) for r in con.execute(f"describe {spark_sql}").fetchall()]
+            duck_types = [tuple(r[:2]) for r in con.execute(f"describe {duck_sql}").fetchall()]
             if spark_types != duck_types:
                 problems.append(f"{table}: columns on Spark {spark_types} != on DuckDB {duck_types}")
                 continue
-            floats = {i for i, t in enumerate(duck_rel.types) if str(t) in ("DOUBLE", "FLOAT")}
-            exact = [i for i in range(len(duck_rel.columns)) if i not in floats]
-            duck_rows = sorted(duck_rel.fetchall(), key=lambda r: _sort_key(r, exact))
-            spark_rows = sorted(spark_rel.fetchall(), key=lambda r: _sort_key(r, exact))
+            columns = [name for name, _ in duck_types]
+            floats = {i for i, (_, t) in enumerate(duck_types) if t in ("DOUBLE", "FLOAT")}
+            exact = [i for i in range(len(columns)) if i not in floats]
+            duck_rows = sorted(con.execute(duck_sql).fetchall(), key=lambda r: _sort_key(r, exact))
+            spark_rows = sorted(con.execute(spark_sql).fetchall(), key=lambda r: _sort_key(r, exact))
             if not duck_rows:
                 problems.append(f"{table} is empty on DuckDB: the comparison would prove nothing")
             if len(spark_rows) != len(duck_rows):
@@ -149,7 +152,7 @@ def mart_differences(duckdb_file: Path, spark, limit_per_table: int = 5) -> list
                 continue
             found = 0
             for duck_row, spark_row in zip(duck_rows, spark_rows):
-                for i, name in enumerate(duck_rel.columns):
+                for i, name in enumerate(columns):
                     d, s = duck_row[i], spark_row[i]
                     if i in floats and d is not None and s is not None:
                         same = math.isclose(d, s, rel_tol=RATIO_TOLERANCE, abs_tol=RATIO_TOLERANCE)
