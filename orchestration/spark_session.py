@@ -143,9 +143,6 @@ def get_spark(lake: Path, master: str | None = None, app_name: str = "dualwheel"
         .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
-    if master.startswith("spark://"):
-        # fail in seconds rather than after Spark's 3 x 20 s registration retries
-        builder = builder.config("spark.network.timeout", "30s")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     _wait_for_executors(spark, master)
