@@ -9,6 +9,7 @@ the dbt project's, not ingestion's.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from dataclasses import dataclass
@@ -30,11 +31,36 @@ RATIO_TOLERANCE = 1e-9
 
 
 @dataclass
+class DbtOutcome:
+    """What the tests need from a dbtRunnerResult. The result itself is not kept: it holds
+    DuckDB objects that, alive at interpreter exit, make nanobind print leak warnings."""
+    success: bool
+    failures: list[str]
+    statuses: dict[str, set[str]]  # resource type -> statuses seen
+    counts: dict[str, int]  # resource type -> nodes
+
+    @classmethod
+    def of(cls, result) -> "DbtOutcome":
+        if result.exception is not None:
+            return cls(False, [repr(result.exception)], {}, {})
+        statuses: dict[str, set[str]] = {}
+        counts: dict[str, int] = {}
+        failures = []
+        for r in result.result:
+            kind = str(r.node.resource_type)
+            statuses.setdefault(kind, set()).add(str(r.status))
+            counts[kind] = counts.get(kind, 0) + 1
+            if str(r.status) not in ("success", "pass", "warn"):
+                failures.append(f"{r.node.name}: {r.status} {r.message}")
+        return cls(bool(result.success), failures, statuses, counts)
+
+
+@dataclass
 class BothEngines:
     duckdb_file: Path
     spark: object  # SparkSession
-    duckdb_result: object  # dbtRunnerResult
-    spark_result: object
+    duckdb: DbtOutcome
+    on_spark: DbtOutcome
     seconds: dict[str, float]
 
 
@@ -60,7 +86,7 @@ def invoke_dbt_on_spark(args: list[str], work_dir: Path):
 
 
 @pytest.fixture(scope="module")
-def both_engines(tmp_path_factory) -> BothEngines:
+def both_engines(tmp_path_factory):
     from ingestion.load import ingest_all
     from simulator.exports import generate
 
@@ -73,7 +99,7 @@ def both_engines(tmp_path_factory) -> BothEngines:
 
     seconds = {}
     started = time.perf_counter()
-    duckdb_result = invoke_dbt(["build"], db_file, work / "duckdb")
+    duckdb_outcome = DbtOutcome.of(invoke_dbt(["build"], db_file, work / "duckdb"))
     seconds["dbt build on DuckDB"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -83,30 +109,22 @@ def both_engines(tmp_path_factory) -> BothEngines:
         copy_ingested_tables_to_spark(con, spark, work / "parquet")
     started = time.perf_counter()
     # The whole build, unit tests included: they pass on Spark too.
-    spark_result = invoke_dbt_on_spark(["build"], work / "spark")
+    spark_outcome = DbtOutcome.of(invoke_dbt_on_spark(["build"], work / "spark"))
     seconds["dbt build on Spark"] = time.perf_counter() - started
     print("; ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
-    return BothEngines(db_file, spark, duckdb_result, spark_result, seconds)
-
-
-def _failures(result) -> list[str]:
-    if result.exception is not None:
-        return [repr(result.exception)]
-    return [f"{r.node.name}: {r.status} {r.message}" for r in result.result
-            if str(r.status) not in ("success", "pass", "warn")]
+    yield BothEngines(db_file, spark, duckdb_outcome, spark_outcome, seconds)
+    gc.collect()
 
 
 def test_dbt_builds_and_tests_every_model_on_spark(both_engines):
-    assert both_engines.duckdb_result.success, _failures(both_engines.duckdb_result)
-    assert both_engines.spark_result.success, _failures(both_engines.spark_result)
-    statuses = {r.node.resource_type: set() for r in both_engines.spark_result.result}
-    for r in both_engines.spark_result.result:
-        statuses[r.node.resource_type].add(str(r.status))
+    assert both_engines.duckdb.success, both_engines.duckdb.failures
+    assert both_engines.on_spark.success, both_engines.on_spark.failures
     # the data tests and unit tests ran on Spark, not only the models
+    statuses = both_engines.on_spark.statuses
     assert statuses["test"] <= {"pass", "warn"} and "pass" in statuses["test"]
     assert statuses["unit_test"] == {"pass"}
-    data_tests = [r for r in both_engines.spark_result.result if r.node.resource_type == "test"]
-    assert len(data_tests) >= 100
+    assert both_engines.on_spark.counts["test"] >= 100
+    assert both_engines.on_spark.counts == both_engines.duckdb.counts  # the same nodes on both
 
 
 def _spark_table_location(spark, schema: str, table: str) -> str:
@@ -169,7 +187,7 @@ def mart_differences(duckdb_file: Path, spark, limit_per_table: int = 5) -> list
 
 
 def test_every_mart_is_identical_on_both_engines(both_engines):
-    if not (both_engines.duckdb_result.success and both_engines.spark_result.success):
+    if not (both_engines.duckdb.success and both_engines.on_spark.success):
         pytest.skip("a build failed (see test_dbt_builds_and_tests_every_model_on_spark)")
     problems = mart_differences(both_engines.duckdb_file, both_engines.spark)
     assert not problems, "\n".join(problems)
