@@ -7,7 +7,8 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.dualwheel-synced
 LANDING ?= data/landing
 WAREHOUSE ?= warehouse/dualwheel.duckdb
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Dagster's home (run history) lives beside the warehouse: warehouse/dualwheel.dagster for the
+# default one (orchestration.settings.dagster_home_for); set DAGSTER_HOME to put it elsewhere.
 
 .PHONY: setup demo test test-fast ui bench clean lint
 setup: $(STAMP)
@@ -34,4 +35,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .dagster_home dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*
+	rm -rf $(VENV) .dagster_home warehouse/*.dagster dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*

@@ -646,7 +646,17 @@ class BackgroundValidator:
         self._outbox = ctx.Queue()
         self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid()),
                                     name="dualwheel-gx", daemon=True)
-        self._process.start()
+        # Started with SIGINT ignored (inherited through exec): a Ctrl-C at the terminal reaches the
+        # whole process group, and this process, busy importing GX, printed ~60 lines of
+        # KeyboardInterrupt traceback. The parent stops it (close(), or it sees the parent gone).
+        import signal
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            self._process.start()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         self._pending = 0
         self._received: list[list[DQResult]] = []
 
@@ -678,16 +688,41 @@ class BackgroundValidator:
         self._received.clear()
         return out
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._inbox.put(None)
-        self._process.join(timeout=5)
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the process: politely (it finishes its batch), or at once with wait=False (an
+        interrupted run: it may still be importing GX, which takes 10-20 s)."""
+        if wait:
+            with contextlib.suppress(OSError, ValueError):
+                self._inbox.put(None)
+            self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=5)
         for q in (self._inbox, self._outbox):
             q.cancel_join_thread()  # never hang at exit on a batch nobody will read
             q.close()
+        _release_semaphores(self._inbox, self._outbox)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _release_semaphores(*queues) -> None:
+    """Unlink the queues' named semaphores now that both processes are done with them.
+
+    multiprocessing unlinks them only when the queues are garbage-collected or at interpreter
+    exit; the CLI ends with os._exit (no teardown) and a failed run keeps the queues referenced
+    from its traceback, so its resource tracker found them "leaked" and printed a warning after
+    the run's last line. Running each semaphore's own finalizer unlinks it exactly once.
+    """
+    from multiprocessing import util
+
+    locks = [lock for q in queues for lock in (q._rlock, q._wlock, q._sem) if lock is not None]
+    for finalizer in list(util._finalizer_registry.values()):
+        target = finalizer._weakref() if finalizer._weakref is not None else None
+        if any(target is lock for lock in locks):
+            finalizer()
 
 
 _background: BackgroundValidator | None = None
@@ -706,11 +741,11 @@ def background_process() -> BackgroundValidator | None:
     return _background
 
 
-def stop_background_process() -> None:
+def stop_background_process(*, wait: bool = True) -> None:
     global _background
     if _background is not None:
-        _background.close()
-        _background = None
+        background, _background = _background, None
+        background.close(wait=wait)
 
 
 def blocking_failures(results: Iterable[DQResult]) -> list[DQResult]:
