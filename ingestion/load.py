@@ -628,3 +628,48 @@ def ingest_all(
     if errors:
         raise FilesRejected(errors, summary)
     return summary
+
+
+# --------------------------------------------------------------------------- forgetting a file
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    path: str
+    export: str
+    landing_date: dt.date | None
+    raw_rows: int
+    rejected_rows: int
+
+
+def forget_file(con: duckdb.DuckDBPyConnection, path: str) -> Forgotten:
+    """Remove everything one ingested file contributed: its raw rows, its rejected rows, its
+    audit and fingerprint rows; in one transaction. Raises KeyError if it was never ingested.
+
+    The dbt watermark is dropped too, so the next dbt run recomputes every date: dbt's change
+    detection finds the dates and keys to rebuild from the raw rows of files ingested since the
+    watermark (int_changed_files), and a forgotten file has no rows left to point at the dates
+    it fed; a 'replaced' file is handled the same way for the same reason (int_refresh_scope).
+    """
+    ensure_schema(con)
+    found = con.execute("select export, landing_date from audit.ingested_files where path = ?", [path]).fetchall()
+    if not found:
+        raise KeyError(path)
+    export, landing_date = found[0]
+    spec = get_export(export)
+    con.begin()
+    try:
+        raw_rows = con.execute(f"delete from {spec.raw_table} where _source_file = ?", [path]).fetchall()[0][0]
+        rejected_rows = con.execute("delete from audit.rejected_rows where source_file = ?", [path]).fetchall()[0][0]
+        con.execute("delete from audit.ingested_files where path = ?", [path])
+        con.execute("delete from audit.file_fingerprints where path = ?", [path])
+        has_watermark = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'audit' "
+            "and table_name = 'dbt_watermark'").fetchall()[0][0]
+        if has_watermark:
+            con.execute("delete from audit.dbt_watermark")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return Forgotten(path, export, landing_date, int(raw_rows), int(rejected_rows))

@@ -192,12 +192,26 @@ def map_headers(headers: list[str], export: Export, name: str) -> dict[str, str]
             )
         mapping[column] = header
     missing = [c for c in export.columns if c.required and c.name not in mapping]
+    wrong_delimiter = header_delimiter_problem(headers) if missing else None
+    if wrong_delimiter:
+        raise FileRejected(name, wrong_delimiter)
     if len(missing) == 1:
         raise FileRejected(name, f"required column {missing[0].label} missing")
     if missing:
         labels = ", ".join(c.label for c in missing)
         raise FileRejected(name, f"required columns {labels} missing")
     return mapping
+
+
+def header_delimiter_problem(headers: list[str]) -> str | None:
+    """A header line separated by ';' or tabs reads as one or two long columns, and would
+    otherwise be reported as every required column missing (Excel in many locales saves CSV with
+    semicolons)."""
+    for delimiter, label in ((";", "semicolons (;)"), ("\t", "tabs")):
+        if any(h.count(delimiter) >= 2 for h in headers):
+            return (f"the header line is separated by {label}, not commas: save the file as "
+                    "comma-separated CSV (UTF-8 or GBK)")
+    return None
 
 
 def _first_line(err: Exception) -> str:

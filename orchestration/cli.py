@@ -399,6 +399,13 @@ def _interrupted_message(signum: int, settings, before: tuple | None) -> str:
 _LOCKED_COMMANDS = {"build", "demo", "ingest", "forget"}
 
 
+def _add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on landing problems that are otherwise warnings: folders that look like "
+                             "dates but are not YYYY-MM-DD, export-like files of an unsupported type, "
+                             "ingested files that have disappeared")
+
+
 def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--wait", dest="wait", action="store_true", default=True,
@@ -475,6 +482,71 @@ def _landing_dates(settings) -> list[str]:
     return dates
 
 
+def _landing_problems(settings, *, with_missing: bool = True):
+    """Odd date folders, unsupported export-like files and ingested files gone from the landing."""
+    from ingestion.hygiene import missing_files, scan_landing
+
+    problems = scan_landing(settings.landing)
+    if with_missing and settings.work_db.exists():
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(settings.work_db), read_only=True)
+        except duckdb.Error:
+            return problems  # busy or unreadable: the run itself reports that
+        try:
+            problems += missing_files(con, settings.landing)
+        finally:
+            con.close()
+    return problems
+
+
+def _warn_about_landing(settings, args) -> None:
+    """Print what this run will not load (or will keep though it is gone); --strict: fail."""
+    problems = _landing_problems(settings)
+    if not problems:
+        return
+    if getattr(args, "strict", False):
+        raise CliError(f"{len(problems)} landing problem(s) (--strict):\n  "
+                       + "\n  ".join(p.describe() for p in problems),
+                       hint="rename or remove these (or `dualwheel forget PATH` a vanished file), or run without --strict")
+    for problem in problems:
+        print(f"  warning: {problem.describe()}")
+
+
+def cmd_forget(args) -> int:
+    """Remove one vanished file's rows (raw, rejected, audit), then rebuild and publish."""
+    import duckdb
+
+    from ingestion.load import forget_file
+    from ingestion.readers import relative_posix
+
+    settings = _settings(args)
+    target = Path(args.path)
+    candidate = target if target.is_absolute() else Path.cwd() / target
+    if candidate.is_relative_to(settings.landing):
+        name = relative_posix(candidate, settings.landing)
+    else:
+        name = target.as_posix()
+    if (settings.landing / name).exists():
+        raise CliError(f"{settings.landing / name} is still in the landing folder; the next run would load it again",
+                       hint="move or delete the file first, then forget it")
+    if not settings.work_db.exists():
+        raise CliError(f"{settings.work_db}: no working database yet, nothing to forget")
+    with duckdb.connect(str(settings.work_db)) as con:
+        try:
+            gone = forget_file(con, name)
+        except KeyError:
+            known = [p for (p,) in con.execute("select path from audit.ingested_files order by path").fetchall()]
+            close = [p for p in known if Path(p).name == Path(name).name][:5]
+            raise CliError(f"{name}: not an ingested file of {settings.warehouse}",
+                           hint=("paths are relative to the landing folder, e.g. " + ", ".join(close)) if close
+                           else "paths are relative to the landing folder, as `dualwheel build` prints them") from None
+    print(f"forgot {gone.path}: {gone.raw_rows:,} {gone.export} row(s) and {gone.rejected_rows:,} rejected row(s) "
+          f"removed; rebuilding every date (the marts must no longer count them)")
+    return cmd_build(args)
+
+
 def cmd_generate(args) -> int:
     from simulator.exports import generate
 
@@ -490,6 +562,7 @@ def cmd_ingest(args) -> int:
     settings = _settings(args)
     dates = _landing_dates(settings)
     print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
+    _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
     _report_outcome(outcome, "ingestion")
     import duckdb
@@ -512,6 +585,7 @@ def cmd_build(args) -> int:
     settings = _settings(args)
     dates = _landing_dates(settings)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
+    _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
     if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
         outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet))
@@ -602,9 +676,13 @@ def cmd_doctor(args) -> int:
             print(f"    {problem}")
         if not f.error and f.rows_read and f.reject_share > settings.max_reject_share:
             worst.append(f)
-    if diagnosis.ignored:
-        print(f"ignored (not an export name): {', '.join(diagnosis.ignored[:10])}"
-              + (" …" if len(diagnosis.ignored) > 10 else ""))
+    hygiene = _landing_problems(settings)
+    ignored = _not_hygiene(diagnosis.ignored, hygiene)
+    if ignored:
+        print(f"ignored (not an export name): {', '.join(ignored[:10])}"
+              + (" …" if len(ignored) > 10 else ""))
+    for problem in hygiene:
+        print(f"warning: {problem.describe()}")
     total = sum(f.rows_read for f in diagnosis.files)
     rejected = sum(f.rows_rejected for f in diagnosis.files)
     print(f"total: {total:,} rows, {rejected:,} would be rejected ({rejected / total:.2%})" if total else "total: no rows")
@@ -613,8 +691,18 @@ def cmd_doctor(args) -> int:
         problems += [f"{f.path}: {f.reject_share:.1%} of rows rejected (> {settings.max_reject_share:.0%})" for f in worst]
         raise CliError(f"{len(problems)} file(s) would fail a build:\n  " + "\n  ".join(problems),
                        hint="fix these files (or raise --max-reject-share) before `dualwheel build`")
-    print("no problems that would stop a build")
+    if hygiene and args.strict:
+        raise CliError(f"{len(hygiene)} landing problem(s) would fail `dualwheel build --strict`",
+                       hint="rename or remove the folders and files named above")
+    print("no problems that would stop a build" + (" (see the warnings above)" if hygiene else ""))
     return 0
+
+
+def _not_hygiene(ignored: list[str], problems) -> list[str]:
+    """Ignored paths not already explained by a hygiene problem (with its real reason)."""
+    covered = [p.path for p in problems]
+    return [path for path in ignored
+            if not any(path == c or (c.endswith("/") and path.startswith(c)) for c in covered)]
 
 
 def cmd_ui(args) -> int:
@@ -673,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Validate and load all exports into the raw and audit schemas, then publish them.")
     _add_paths(ing, gate=True)
     _add_wait_flags(ing)
+    _add_strict_flag(ing)
     ing.set_defaults(func=cmd_ingest)
 
     bld = sub.add_parser("build", help="ingest, build and test every mart, publish atomically",
@@ -680,11 +769,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "test the dbt marts, run every gate, and publish only if all blocking checks pass.")
     _add_paths(bld, gate=True)
     _add_wait_flags(bld)
+    _add_strict_flag(bld)
     bld.set_defaults(func=cmd_build)
 
     demo = sub.add_parser("demo", help="generate sample exports, build everything, print the headline figures")
     _add_paths(demo, gate=True)
     _add_wait_flags(demo)
+    _add_strict_flag(demo)
     demo.add_argument("--regenerate", action="store_true", help="overwrite the sample landing folder")
     demo.add_argument("--days", type=int, default=180)
     demo.add_argument("--orders", type=int, default=60_000)
@@ -703,8 +794,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "rows that would be rejected and the first problems. Writes nothing.")
     _add_paths(doc, gate=True)
     doc.add_argument("--date", action="append", metavar="YYYY-MM-DD", help="only this landing date (repeatable)")
+    _add_strict_flag(doc)
     doc.add_argument("-v", "--verbose", action="store_true", help="show header mapping and problems of every file")
     doc.set_defaults(func=cmd_doctor)
+
+    fgt = sub.add_parser("forget", help="remove a vanished landing file's rows from the warehouse and rebuild",
+                         description="For a file that was ingested and has since been deleted from the landing "
+                                     "folder: remove its raw, rejected and audit rows, then rebuild every mart "
+                                     "and publish (as `build`). Until then every run warns that its rows stay.")
+    fgt.add_argument("path", metavar="PATH", help="the file, relative to the landing folder (e.g. 2026-06-16/orders.csv)")
+    _add_paths(fgt, gate=True)
+    _add_wait_flags(fgt)
+    _add_strict_flag(fgt)
+    fgt.set_defaults(func=cmd_forget)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (lineage, materializations, checks, schedule)")
     _add_paths(ui)
@@ -717,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that load Dagster, dbt's manifest and DuckDB: tearing that interpreter down (module
 # dicts, ~10^6 objects) took ~1 s after the work was done, 3 % of a 10M-order nightly refresh.
 # Every file they write is closed and every child process stopped by the time they return.
-_EXIT_WITHOUT_TEARDOWN = {"build", "demo", "ingest"}
+_EXIT_WITHOUT_TEARDOWN = {"build", "demo", "ingest", "forget"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,147 @@
+"""Ctrl-C, SIGTERM and SIGKILL sent to the real `dualwheel build` at many points of a run.
+
+A published warehouse gets a new landing date whose orders file rejects 20% of its rows: every
+normal run fails the 5% reject-share gate. Runs interrupted anywhere (while Dagster and the GX
+process start, while the file is loaded, around the gates) must leave the published file
+byte-for-byte unchanged and the file without a passing gate verdict, and the next run must fail
+the gate. Interrupted runs end in one line, exit 130 (SIGINT) or 143 (SIGTERM), no traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env, run_cli, sha256_of
+
+pytestmark = pytest.mark.slow
+
+BAD_DAY = "2026-03-01"
+
+
+def _add_bad_day(landing: Path) -> str:
+    """A new landing date copying the last day's orders, one row in five with an invalid gmv."""
+    last = sorted(p for p in landing.iterdir() if p.is_dir())[-1]
+    with open(last / "orders.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    header, data = rows[0], rows[1:]
+    gmv = header.index("gmv")
+    for i, row in enumerate(data):
+        row[0] = f"bad{row[0]}"
+        if i % 5 == 0:
+            row[gmv] = "not-money"
+    (landing / BAD_DAY).mkdir()
+    with open(landing / BAD_DAY / "orders.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([header, *data])
+    return f"{BAD_DAY}/orders.csv"
+
+
+def _verdict(work_db: Path, path: str) -> str | None:
+    with duckdb.connect(str(work_db), read_only=True) as con:
+        row = con.execute("select gate_verdict from audit.ingested_files where path = ?", [path]).fetchall()
+    return row[0][0] if row else None
+
+
+def _start_build(landing: Path, warehouse: Path, env: dict) -> subprocess.Popen:
+    # Its own process group: SIGINT to the group is what a Ctrl-C at a terminal sends.
+    return subprocess.Popen([str(DUALWHEEL), "build", "--landing", str(landing), "--warehouse", str(warehouse), "-q"],
+                            env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# (signal, to the whole group?, when): "start+S" is S seconds after the command started (Dagster
+# and the GX process are loading); "ingest+S" is S seconds after its ingestion run began (the
+# run's log file appears), i.e. while files are read, validated, written and gated.
+POINTS = [
+    (signal.SIGINT, True, "start+4"),
+    (signal.SIGINT, True, "ingest+0.5"),
+    (signal.SIGTERM, False, "ingest+2"),
+    (signal.SIGKILL, False, "ingest+1"),
+    (signal.SIGINT, True, "ingest+4"),
+    (signal.SIGKILL, False, "ingest+3"),
+    (signal.SIGTERM, False, "ingest+6"),
+]
+
+
+def test_no_interruption_lets_a_file_past_its_gate(tmp_path, landing_copy):
+    warehouse = tmp_path / "wh" / "dualwheel.duckdb"
+    env = cli_env(tmp_path)
+    run_cli("build", "--landing", str(landing_copy), "--warehouse", str(warehouse), "-q", env=env, check=True)
+    published = sha256_of(warehouse)
+    bad_file = _add_bad_day(landing_copy)
+    work_db = warehouse.with_name("dualwheel.work.duckdb")
+    logs = warehouse.parent / "logs"
+
+    for signum, to_group, when in POINTS:
+        before = set(logs.glob("ingest_job-*.log"))
+        proc = _start_build(landing_copy, warehouse, env)
+        anchor, seconds = when.split("+")
+        if anchor == "ingest":
+            started = _wait_for(lambda: set(logs.glob("ingest_job-*.log")) - before or proc.poll() is not None, 300)
+            assert started and proc.poll() is None, f"{when}: the build ended before its ingestion run began"
+        time.sleep(float(seconds))
+        (os.killpg if to_group else os.kill)(proc.pid, signum)
+        out, err = proc.communicate(timeout=300)
+        case = f"{signal.Signals(signum).name} at {when}"
+        if signum == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL, case
+        elif proc.returncode == 1:
+            # The gate itself was reached first and failed: also a correct outcome.
+            assert "orders_reject_share_within_threshold" in err, f"{case}:\n{err}"
+        else:
+            assert proc.returncode == 128 + signum, f"{case}: exit {proc.returncode}\n{out}\n{err}"
+            lines = err.strip().splitlines()
+            assert lines == [f"dualwheel: interrupted ({signal.Signals(signum).name}); "
+                             "the published warehouse is unchanged"], f"{case}:\n{err}"
+        assert "Traceback" not in out + err, f"{case}:\n{err}"
+        assert sha256_of(warehouse) == published, case
+        assert _verdict(work_db, bad_file) in (None, "pending", "failed"), case
+
+    # The next run re-checks the file and its gate fails; nothing reaches BI.
+    result = run_cli("build", "--landing", str(landing_copy), "--warehouse", str(warehouse), "-q", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "orders_reject_share_within_threshold" in result.stderr and bad_file in result.stderr, result.stderr
+    assert "leaked semaphore" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("hint: ")
+    assert sha256_of(warehouse) == published
+    assert _verdict(work_db, bad_file) == "failed"
+
+    # Fixed at the source: the next run loads the corrected file and publishes.
+    shutil.rmtree(landing_copy / BAD_DAY)
+    run_cli("build", "--landing", str(landing_copy), "--warehouse", str(warehouse), "-q", env=env, check=True)
+
+
+def test_an_interrupted_cli_run_is_not_left_running_in_dagster(tmp_path, landing_copy):
+    """The CLI closes its own Dagster run when interrupted, so the UI's one-run queue never stalls."""
+    import dagster as dg
+
+    warehouse = tmp_path / "wh" / "dualwheel.duckdb"
+    env = cli_env(tmp_path)
+    logs = warehouse.parent / "logs"
+    proc = _start_build(landing_copy, warehouse, env)
+    assert _wait_for(lambda: any(logs.glob("ingest_job-*.log")) or proc.poll() is not None, 300)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+    runs = instance.get_runs()
+    assert runs, "the interrupted build created no Dagster run"
+    assert all(run.is_finished for run in runs), [(r.job_name, r.status) for r in runs]
