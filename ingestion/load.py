@@ -405,7 +405,11 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk, verdict: str = "
                     f"from {views[2]}")
         con.commit()
     except BaseException:
-        con.rollback()
+        # A failed commit (disk full, read-only folder) has already ended the transaction, and
+        # rollback() would then raise "cannot rollback - no transaction is active" instead of the
+        # real cause.
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
         raise
     finally:
         # After commit/rollback: inside an aborted transaction unregister itself fails and would
@@ -670,6 +674,7 @@ def forget_file(con: duckdb.DuckDBPyConnection, path: str) -> Forgotten:
             con.execute("delete from audit.dbt_watermark")
         con.commit()
     except BaseException:
-        con.rollback()
+        with contextlib.suppress(duckdb.Error):  # see _write_chunk
+            con.rollback()
         raise
     return Forgotten(path, export, landing_date, int(raw_rows), int(rejected_rows))

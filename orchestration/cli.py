@@ -292,7 +292,8 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
         lines.append(f"  step failed   {step}: {message[:2000]}")
     if outcome.log_file is not None:
         lines.append(f"  full log: {outcome.log_file}")
-    raise CliError("\n".join(lines), hint="fix the input named above (or the threshold) and run the same command again")
+    raise CliError("\n".join(lines), hint=_machine_problem_hint("\n".join(lines))
+                   or "fix the input named above (or the threshold) and run the same command again")
 
 
 
@@ -427,6 +428,22 @@ def _run_locked(args, settings) -> int:
             return args.func(args) or 0
     except WarehouseBusy as exc:
         raise CliError(str(exc), hint="wait for it (or run with --wait), or stop that process") from None
+
+
+_MACHINE_PROBLEMS = {
+    "No space left on device": "the disk is full: free space where the path above lives, then run the same command again",
+    "Disk quota exceeded": "the disk quota is used up: free space, then run the same command again",
+    "Permission denied": "this user may not write the path above: fix its permissions (or point --warehouse elsewhere)",
+    "Read-only file system": "the path above is on a read-only file system: point --warehouse at a writable folder",
+}
+
+
+def _machine_problem_hint(text: str) -> str | None:
+    """A failed step caused by the machine (disk, permissions), not by the input files."""
+    for marker, hint in _MACHINE_PROBLEMS.items():
+        if marker in text:
+            return hint
+    return None
 
 
 def _resolve_path_args(args) -> None:

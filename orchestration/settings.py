@@ -169,7 +169,8 @@ def warehouse_lock(warehouse: Path, *, wait: bool = True, what: str | None = Non
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot create the run lock {path}: {exc.strerror}") from None
+        raise OSError(exc.errno, f"cannot write in the warehouse folder {path.parent} (creating the run lock "
+                                 f"{path.name}): {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

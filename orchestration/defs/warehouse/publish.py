@@ -17,9 +17,14 @@ def _require_gate_verdicts(warehouse: WarehouseResource) -> None:
     with warehouse.connect(read_only=True) as con:
         pending = unverified_files(con)
     if pending:
-        names = ", ".join(f"{path} ({verdict})" for path, verdict in pending[:5]) + (" …" if len(pending) > 5 else "")
+        def describe(path: str, verdict: str) -> str:
+            if (warehouse.landing_path / path).exists():
+                return f"{path} ({verdict})"
+            return f"{path} ({verdict}; deleted from the landing folder: `dualwheel forget {path}` removes its rows)"
+
+        names = "; ".join(describe(*p) for p in pending[:5]) + (" …" if len(pending) > 5 else "")
         raise RuntimeError(f"{len(pending)} landing file(s) have no passing gate verdict: {names}; "
-                           "run ingestion for their dates first (`dualwheel build` does)")
+                           "their dates must pass ingestion first (`dualwheel build` re-checks them)")
 
 MARTS = ("fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
          "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts")
