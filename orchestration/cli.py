@@ -296,7 +296,6 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
                    or "fix the input named above (or the threshold) and run the same command again")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # interrupts (Ctrl-C, SIGTERM) and one run at a time
 

@@ -108,3 +108,14 @@ def test_forget_refuses_a_file_still_in_the_landing_folder(tmp_path, landing_cop
                      "--warehouse", str(tmp_path / "wh" / "dualwheel.duckdb"), env=cli_env(tmp_path))
     assert result.returncode == 1
     assert "is still in the landing folder; the next run would load it again" in result.stderr
+
+
+def test_relative_landing_and_warehouse_are_taken_from_the_current_directory(tmp_path, small_clean_landing):
+    shutil.copytree(small_clean_landing, tmp_path / "exports")
+    env = cli_env(tmp_path)
+    doctor = _dualwheel("doctor", "--landing", "exports", "--date", "2026-01-01", "-q", cwd=tmp_path, env=env)
+    assert doctor.returncode == 0, doctor.stderr
+    assert doctor.stdout.startswith(f"landing {tmp_path / 'exports'}:")
+    report = _dualwheel("report", "--warehouse", "wh/none.duckdb", cwd=tmp_path, env=env)
+    assert report.returncode == 1
+    assert f"{tmp_path / 'wh' / 'none.duckdb'}: published warehouse not found" in report.stderr

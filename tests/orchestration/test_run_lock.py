@@ -160,3 +160,49 @@ def test_two_first_builds_at_once_both_succeed_one_after_the_other(tmp_path, sma
     assert again.returncode == 0, again.stderr
     assert "no new or changed export files" in again.stdout
     assert published  # replaced atomically by the run above; its content is tested elsewhere
+
+
+def test_a_dagster_run_from_the_ui_or_schedule_waits_for_the_warehouse(tmp_path, small_clean_landing):
+    """The lock is taken by the warehouse resource too, so UI/schedule runs queue behind the CLI."""
+    import threading
+
+    import dagster as dg
+
+    from orchestration.defs.ingestion.assets import accounts
+    from orchestration.defs.resources import WarehouseResource
+
+    warehouse = tmp_path / "wh" / "dualwheel.duckdb"
+    resource = WarehouseResource(landing=str(small_clean_landing), warehouse=str(warehouse), max_reject_share=0.05)
+    holder = _holder(warehouse)
+    outcome = {}
+
+    def run() -> None:
+        outcome["result"] = dg.materialize([accounts], resources={"warehouse": resource}, raise_on_error=False)
+
+    worker = threading.Thread(target=run)
+    try:
+        worker.start()
+        worker.join(8)
+        assert worker.is_alive(), "the Dagster run did not wait for the run holding the warehouse"
+        assert not warehouse.with_name("dualwheel.work.duckdb").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    worker.join(300)
+    assert not worker.is_alive() and outcome["result"].success
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_warehouse_folder_is_named_not_blamed_on_the_input(tmp_path, small_clean_landing):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = run_cli("build", "--landing", str(small_clean_landing), "--warehouse", str(folder / "w.duckdb"),
+                         env=cli_env(tmp_path))
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"dualwheel: error: cannot write in the warehouse folder {folder} (creating the run lock w.duckdb.lock): "
+        "Permission denied"]
