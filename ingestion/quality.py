@@ -604,7 +604,7 @@ def validate_batch(export: str, df: pl.DataFrame, *,
 _MAX_PENDING = 2
 
 
-def _serve(inbox, outbox, parent: int) -> None:
+def _serve(inbox, outbox, parent: int, started=None) -> None:
     """The background process: build the runtime, then answer (export, frame) with results.
 
     Exits when told to (None) or when its parent is gone: a parent killed mid-run (SIGKILL, OOM)
@@ -613,6 +613,10 @@ def _serve(inbox, outbox, parent: int) -> None:
     """
     # `parent` comes from the parent itself: read here, it could already be init's pid if the
     # parent died while this process was still starting.
+    if started is not None:  # the queues' semaphores are open here: the parent may unlink their names
+        with contextlib.suppress(OSError):
+            started.send(True)
+            started.close()
     _get_runtime()
     while True:
         try:
@@ -644,7 +648,9 @@ class BackgroundValidator:
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
         self._inbox = ctx.Queue()
         self._outbox = ctx.Queue()
-        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid()),
+        # A pipe, not a queue: it has no named semaphore of its own (see _release_semaphores).
+        started_r, started_w = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid(), started_w),
                                     name="dualwheel-gx", daemon=True)
         # Started with SIGINT ignored (inherited through exec): a Ctrl-C at the terminal reaches the
         # whole process group, and this process, busy importing GX, printed ~60 lines of
@@ -657,8 +663,20 @@ class BackgroundValidator:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+        started_w.close()
         self._pending = 0
         self._received: list[list[DQResult]] = []
+        threading.Thread(target=self._release_once_started, args=(started_r,), name="dualwheel-gx-started",
+                         daemon=True).start()
+
+    def _release_once_started(self, started) -> None:
+        # Once the process has opened the queues' semaphores their names are no longer needed;
+        # unlinking them then means a parent killed with SIGKILL (which runs no clean-up) leaves
+        # nothing for the resource tracker to report as "leaked" after the run's last line.
+        with contextlib.suppress(EOFError, OSError):
+            if started.poll(120) and started.recv():
+                _release_semaphores(self._inbox, self._outbox)
+        started.close()
 
     def _take(self) -> None:
         while True:
