@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env, run_cli, sha256_of
+from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env, run_cli
 
 HOLD = textwrap.dedent("""
     import sys, time
@@ -154,12 +154,10 @@ def test_two_first_builds_at_once_both_succeed_one_after_the_other(tmp_path, sma
         assert "Traceback" not in err and "leaked semaphore" not in err
     assert sum("waiting for the other run" in err for _, err in outputs) == 1, outputs
     assert (tmp_path / "wh" / "dualwheel.dagster" / "dagster.yaml").exists()
-    # The instance is healthy for later runs, and a run with nothing new leaves the marts as they are.
-    published = sha256_of(warehouse)
+    # The instance is healthy for later runs.
     again = run_cli("build", "--landing", str(small_clean_landing), "--warehouse", str(warehouse), "-q", env=env)
     assert again.returncode == 0, again.stderr
     assert "no new or changed export files" in again.stdout
-    assert published  # replaced atomically by the run above; its content is tested elsewhere
 
 
 def test_a_dagster_run_from_the_ui_or_schedule_waits_for_the_warehouse(tmp_path, small_clean_landing):
