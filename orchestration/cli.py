@@ -584,6 +584,13 @@ def cmd_ingest(args) -> int:
     import duckdb
 
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        from ingestion.gates import unverified_files
+
+        unverified = unverified_files(con)  # e.g. a failed file deleted since: its rows are still in raw
+        if unverified:
+            raise CliError(f"{len(unverified)} landing file(s) have no passing gate verdict: "
+                           + ", ".join(f"{p} ({v})" for p, v in unverified[:5]) + "; the published warehouse is unchanged",
+                           hint="fix those files, or `dualwheel forget PATH` the ones deleted from the landing folder")
         schemas = {s for (s,) in con.sql("select distinct schema_name from duckdb_tables()").fetchall()}
         summary = con.sql(
             "select export, count(*) files, sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
