@@ -7,6 +7,8 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.dualwheel-synced
 LANDING ?= data/landing
 WAREHOUSE ?= warehouse/dualwheel.duckdb
+# Dagster's home (run history) lives beside the warehouse: warehouse/dualwheel.dagster for the
+# default one (orchestration.settings.dagster_home_for); set DAGSTER_HOME to put it elsewhere.
 
 .PHONY: setup demo test test-fast ui bench clean lint
 # Java 17 is needed only by the Spark engine (`--engine spark`): a DuckDB-only user must not be
@@ -36,4 +38,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .dagster_home dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*
+	rm -rf $(VENV) .dagster_home warehouse/*.dagster dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*

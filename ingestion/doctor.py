@@ -95,6 +95,9 @@ def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: 
     data, sha = read_bytes(path)
     diagnosis.encoding = "binary" if is_parquet or is_excel else _encoding_of(data)
     spec = get_export(export)
+    if not is_parquet and not data.strip():
+        diagnosis.error = "empty file (no header row)"
+        return diagnosis
     try:
         headers = (_headers(data, diagnosis.encoding, is_parquet, path)
                    if diagnosis.encoding != "undecodable" else [])
@@ -112,7 +115,9 @@ def diagnose_file(path: Path, export: str, *, landing_root: Path, max_problems: 
         diagnosis.error = exc.problem
         return diagnosis
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash on a bad file
-        diagnosis.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        # Plain words, never a library's exception name (NoDataError, ComputeError, ...).
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
+        diagnosis.error = f"cannot be read as {diagnosis.file_format.upper()}: {detail}"
         return diagnosis
     diagnosis.landing_date = batch.landing_date
     diagnosis.rows_read = batch.rows_read

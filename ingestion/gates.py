@@ -69,3 +69,28 @@ def reject_share_violations(con: duckdb.DuckDBPyConnection, export: str, max_sha
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         violations.append(RejectShareViolation(export, landing_date, int(read), int(rejected), list(files), ranked))
     return violations
+
+
+# --------------------------------------------------------------------------- verdicts
+# A file is done only when its gates passed. The loader records every file it writes as
+# 'pending' (ingestion.load.ingest_files(awaiting_gates=True)); the orchestrator's blocking checks
+# then record 'passed' or 'failed' here. A run interrupted in between (Ctrl-C while the GX
+# process starts, SIGKILL during the reject-share query) leaves 'pending', and the loader treats
+# any file that is not 'passed' as new: the next run reads, validates and gates it again.
+
+
+def record_verdicts(con: duckdb.DuckDBPyConnection, *, passed: list[str] = (), failed: list[str] = ()) -> None:
+    """Record the gate verdict of landing files (paths as in audit.ingested_files); 'failed' wins."""
+    failed = sorted(set(failed))
+    passed = sorted(set(passed) - set(failed))
+    for verdict, paths in (("passed", passed), ("failed", failed)):
+        if paths:
+            con.execute("update audit.ingested_files set gate_verdict = ? where path in (select unnest(?::varchar[]))",
+                        [verdict, paths])
+
+
+def unverified_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(path, verdict) of every ingested file whose gates have not passed, in path order."""
+    return [(path, verdict) for path, verdict in con.execute(
+        "select path, coalesce(gate_verdict, 'pending') from audit.ingested_files "
+        "where coalesce(gate_verdict, 'pending') <> 'passed' order by path").fetchall()]

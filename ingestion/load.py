@@ -1,7 +1,9 @@
 """raw/audit DDL and idempotent loading of landing files into the working DuckDB.
 
-Each file is keyed by its path in audit.ingested_files: same sha256 -> nothing happens; new
-content -> that file's earlier raw and rejected rows are replaced. Changed files of one export are
+Each file is keyed by its path in audit.ingested_files: same sha256 and a recorded 'passed' gate
+verdict -> nothing happens; new content, or no passing verdict (its run failed a gate or was
+interrupted before the gates ran) -> the file is read, validated and gated again, its earlier raw
+and rejected rows replaced. Changed files of one export are
 validated and written together in chunks of ~1M rows, one transaction per chunk (a file is never
 split across chunks), while a background thread reads and validates the next chunk. Loading goes
 through Arrow (Polars -> pyarrow -> DuckDB), never row by row.
@@ -65,9 +67,13 @@ create table if not exists raw.live_traffic (live_session_id varchar not null, a
   _source_file varchar not null, _landing_date date not null, _row_number bigint not null);
 create table if not exists audit.ingested_files (path varchar primary key, export varchar not null, landing_date date,
   sha256 varchar not null, rows_read bigint not null, rows_accepted bigint not null,
-  rows_rejected bigint not null, ingested_at timestamp not null, status varchar);
+  rows_rejected bigint not null, ingested_at timestamp not null, status varchar, gate_verdict varchar);
 -- Migration for warehouses created before `status` existed (dbt's change detection reads it).
 alter table audit.ingested_files add column if not exists status varchar;
+-- gate_verdict: 'pending' from the load until this run's gates judged the file, then 'passed' or
+-- 'failed' (ingestion.gates.record_verdicts). Only 'passed' files are skipped by later runs.
+-- Files loaded before verdicts existed were published by runs whose gates passed: 'passed'.
+alter table audit.ingested_files add column if not exists gate_verdict varchar default 'passed';
 create table if not exists audit.rejected_rows (export varchar not null, source_file varchar not null,
   row_number bigint not null, reasons varchar[] not null, raw_record json not null,
   landing_date date);
@@ -218,11 +224,18 @@ class _Chunk:
 BatchHook = Callable[[str, pl.DataFrame], None]
 
 
+#: Stands in for the sha256 of a file whose gates have not passed, so that it reads as changed.
+UNVERIFIED_SHA = "gate-verdict-pending"
+
+
 def _known_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     """path -> (sha256, rows_read, rows_accepted, rows_rejected, mapping_digest or '')."""
+    # A file without a passing verdict is loaded again, whatever its content: a run interrupted
+    # between writing its rows and recording its gates (or one whose gate failed) must not let
+    # the next run skip them.
     rows = con.execute(
-        "select path, sha256, rows_read, rows_accepted, rows_rejected, coalesce(mapping_digest, '') "
-        "from audit.ingested_files"
+        f"select path, case when gate_verdict = 'passed' then sha256 else '{UNVERIFIED_SHA}' end, "
+        "rows_read, rows_accepted, rows_rejected, coalesce(mapping_digest, '') from audit.ingested_files"
     ).fetchall()
     return {path: tuple(rest) for path, *rest in rows}
 
@@ -346,7 +359,7 @@ def _per_file(frame: pl.DataFrame, column: str) -> dict[str, int]:
     return dict(frame.group_by(column).len().iter_rows())
 
 
-def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> list[FileResult]:
+def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk, verdict: str = "passed") -> list[FileResult]:
     """One transaction: replace the chunk's files' earlier rows, insert its rows, record its files.
 
     A replaced file's earlier raw and rejected rows are deleted; the roster (`accounts`) replaces
@@ -394,6 +407,7 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> list[FileResu
                 "rows_rejected": [r.rows_rejected for r in results],
                 "ingested_at": [now] * len(results),
                 "status": [r.status for r in results],
+                "gate_verdict": [verdict] * len(results),
                 "size_bytes": [f.size_bytes for f in chunk.files],
                 "mtime_ns": [f.mtime_ns for f in chunk.files],
                 "mapping_digest": [f.mapping_digest for f in chunk.files],
@@ -408,14 +422,19 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> list[FileResu
         con.register(views[2], files.to_arrow())
         con.execute(
             f"insert or replace into audit.ingested_files (path, export, landing_date, sha256, rows_read, "
-            f"rows_accepted, rows_rejected, ingested_at, status, mapping_digest) select path, export, landing_date, "
-            f"sha256, rows_read, rows_accepted, rows_rejected, ingested_at, status, mapping_digest from {views[2]}")
+            f"rows_accepted, rows_rejected, ingested_at, status, mapping_digest, gate_verdict) select path, export, "
+            f"landing_date, sha256, rows_read, rows_accepted, rows_rejected, ingested_at, status, mapping_digest, "
+            f"gate_verdict from {views[2]}")
         # Only once the file is really loaded: a crash before commit leaves no fingerprint behind.
         con.execute(f"insert or replace into audit.file_fingerprints (path, size_bytes, mtime_ns, sha256, headers) "
                     f"select path, size_bytes, mtime_ns, sha256, headers from {views[2]}")
         con.commit()
     except BaseException:
-        con.rollback()
+        # A failed commit (disk full, read-only folder) has already ended the transaction, and
+        # rollback() would then raise "cannot rollback - no transaction is active" instead of the
+        # real cause.
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
         raise
     finally:
         # After commit/rollback: inside an aborted transaction unregister itself fails and would
@@ -444,6 +463,7 @@ def ingest_files(
     progress: Progress | None = None,
     on_batch: BatchHook | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    awaiting_gates: bool = False,
 ) -> tuple[list[FileResult], list[FileRejected]]:
     """Load (path, export) files idempotently; returns (results, rejected files).
 
@@ -453,6 +473,11 @@ def ingest_files(
     rejected rows are replaced in the same transaction. A rejected file (FileRejected: unreadable,
     missing column, ...) writes nothing and does not stop the others. An error while writing rolls
     back that chunk's files, which stay pending for the next run.
+
+    awaiting_gates: the caller runs gates on what was loaded (the orchestrator's blocking checks)
+    and records each file's verdict with ingestion.gates.record_verdicts. Until then the files are
+    'pending' and every later call loads them again, so an interruption between the write and the
+    verdict can never let a file skip its gates. Without it the load itself is the verdict.
     """
     jobs = [(Path(p), e) for p, e in jobs]
     for _, export in jobs:
@@ -490,7 +515,7 @@ def ingest_files(
             else:
                 if on_batch is not None:
                     on_batch(item.export, item.accepted)
-                for result in _write_chunk(con, item):
+                for result in _write_chunk(con, item, "pending" if awaiting_gates else "passed"):
                     log.debug("ingested %s", result)
                     results.append(result)
                     report(result)
@@ -542,9 +567,12 @@ def pending_landing_dates(con: duckdb.DuckDBPyConnection | None, landing_root: P
                 path: rest for path, *rest in con.execute(
                     f"select path, size_bytes, mtime_ns, sha256, {headers_sql} from audit.file_fingerprints"
                 ).fetchall()}
+            # No passing gate verdict (failed, or the run was interrupted first): pending again.
+            verified = ("case when coalesce(gate_verdict, 'passed') = 'passed' then sha256 end"
+                        if ("ingested_files", "gate_verdict") in columns else "sha256")
             known = {path: (sha, *fingerprints.get(path, (None, None, None, None)), digest)
                      for path, sha, digest in con.execute(
-                         f"select path, sha256, {digest_sql} from audit.ingested_files").fetchall()}
+                         f"select path, {verified}, {digest_sql} from audit.ingested_files").fetchall()}
 
     def changed(path: Path, export: str) -> bool:
         name = relative_posix(path, root)
@@ -552,6 +580,8 @@ def pending_landing_dates(con: duckdb.DuckDBPyConnection | None, landing_root: P
         if entry is None:
             return True
         sha, size, mtime, fingerprint_sha, headers, digest = entry
+        if sha is None:
+            return True
         stat = path.stat()
         data = None
         # Untouched since it was hashed, and that hash is still the ingested one (a failed gate
@@ -610,13 +640,15 @@ def ingest_landing_date(
 
 
 def ingest_roster(
-    con: duckdb.DuckDBPyConnection, landing_root: Path, *, on_batch: BatchHook | None = None
+    con: duckdb.DuckDBPyConnection, landing_root: Path, *, on_batch: BatchHook | None = None,
+    awaiting_gates: bool = False,
 ) -> FileResult | None:
     """Load the newest roster (the name sorting last); None when the landing has no roster."""
     files = find_roster_files(Path(landing_root))
     if not files:
         return None
-    results, errors = ingest_files(con, [(files[-1], ROSTER_EXPORT)], landing_root, on_batch=on_batch)
+    results, errors = ingest_files(con, [(files[-1], ROSTER_EXPORT)], landing_root, on_batch=on_batch,
+                                   awaiting_gates=awaiting_gates)
     if errors:
         raise errors[0]
     return results[0]
@@ -653,3 +685,49 @@ def ingest_all(
     if errors:
         raise FilesRejected(errors, summary)
     return summary
+
+
+# --------------------------------------------------------------------------- forgetting a file
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    path: str
+    export: str
+    landing_date: dt.date | None
+    raw_rows: int
+    rejected_rows: int
+
+
+def forget_file(con: duckdb.DuckDBPyConnection, path: str) -> Forgotten:
+    """Remove everything one ingested file contributed: its raw rows, its rejected rows, its
+    audit and fingerprint rows; in one transaction. Raises KeyError if it was never ingested.
+
+    The dbt watermark is dropped too, so the next dbt run recomputes every date: dbt's change
+    detection finds the dates and keys to rebuild from the raw rows of files ingested since the
+    watermark (int_changed_files), and a forgotten file has no rows left to point at the dates
+    it fed; a 'replaced' file is handled the same way for the same reason (int_refresh_scope).
+    """
+    ensure_schema(con)
+    found = con.execute("select export, landing_date from audit.ingested_files where path = ?", [path]).fetchall()
+    if not found:
+        raise KeyError(path)
+    export, landing_date = found[0]
+    spec = get_export(export)
+    con.begin()
+    try:
+        raw_rows = con.execute(f"delete from {spec.raw_table} where _source_file = ?", [path]).fetchall()[0][0]
+        rejected_rows = con.execute("delete from audit.rejected_rows where source_file = ?", [path]).fetchall()[0][0]
+        con.execute("delete from audit.ingested_files where path = ?", [path])
+        con.execute("delete from audit.file_fingerprints where path = ?", [path])
+        has_watermark = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'audit' "
+            "and table_name = 'dbt_watermark'").fetchall()[0][0]
+        if has_watermark:
+            con.execute("delete from audit.dbt_watermark")
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # see _write_chunk
+            con.rollback()
+        raise
+    return Forgotten(path, export, landing_date, int(raw_rows), int(rejected_rows))

@@ -604,7 +604,7 @@ def validate_batch(export: str, df: pl.DataFrame, *,
 _MAX_PENDING = 2
 
 
-def _serve(inbox, outbox, parent: int) -> None:
+def _serve(inbox, outbox, parent: int, started=None) -> None:
     """The background process: build the runtime, then answer (export, frame) with results.
 
     Exits when told to (None) or when its parent is gone: a parent killed mid-run (SIGKILL, OOM)
@@ -613,6 +613,10 @@ def _serve(inbox, outbox, parent: int) -> None:
     """
     # `parent` comes from the parent itself: read here, it could already be init's pid if the
     # parent died while this process was still starting.
+    if started is not None:  # the queues' semaphores are open here: the parent may unlink their names
+        with contextlib.suppress(OSError):
+            started.send(True)
+            started.close()
     _get_runtime()
     while True:
         try:
@@ -644,11 +648,35 @@ class BackgroundValidator:
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding DuckDB/threads
         self._inbox = ctx.Queue()
         self._outbox = ctx.Queue()
-        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid()),
+        # A pipe, not a queue: it has no named semaphore of its own (see _release_semaphores).
+        started_r, started_w = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_serve, args=(self._inbox, self._outbox, os.getpid(), started_w),
                                     name="dualwheel-gx", daemon=True)
-        self._process.start()
+        # Started with SIGINT ignored (inherited through exec): a Ctrl-C at the terminal reaches the
+        # whole process group, and this process, busy importing GX, printed ~60 lines of
+        # KeyboardInterrupt traceback. The parent stops it (close(), or it sees the parent gone).
+        import signal
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            self._process.start()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        started_w.close()
         self._pending = 0
         self._received: list[list[DQResult]] = []
+        threading.Thread(target=self._release_once_started, args=(started_r,), name="dualwheel-gx-started",
+                         daemon=True).start()
+
+    def _release_once_started(self, started) -> None:
+        # Once the process has opened the queues' semaphores their names are no longer needed;
+        # unlinking them then means a parent killed with SIGKILL (which runs no clean-up) leaves
+        # nothing for the resource tracker to report as "leaked" after the run's last line.
+        with contextlib.suppress(EOFError, OSError):
+            if started.poll(120) and started.recv():
+                _release_semaphores(self._inbox, self._outbox)
+        started.close()
 
     def _take(self) -> None:
         while True:
@@ -678,16 +706,41 @@ class BackgroundValidator:
         self._received.clear()
         return out
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._inbox.put(None)
-        self._process.join(timeout=5)
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the process: politely (it finishes its batch), or at once with wait=False (an
+        interrupted run: it may still be importing GX, which takes 10-20 s)."""
+        if wait:
+            with contextlib.suppress(OSError, ValueError):
+                self._inbox.put(None)
+            self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=5)
         for q in (self._inbox, self._outbox):
             q.cancel_join_thread()  # never hang at exit on a batch nobody will read
             q.close()
+        _release_semaphores(self._inbox, self._outbox)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _release_semaphores(*queues) -> None:
+    """Unlink the queues' named semaphores now that both processes are done with them.
+
+    multiprocessing unlinks them only when the queues are garbage-collected or at interpreter
+    exit; the CLI ends with os._exit (no teardown) and a failed run keeps the queues referenced
+    from its traceback, so its resource tracker found them "leaked" and printed a warning after
+    the run's last line. Running each semaphore's own finalizer unlinks it exactly once.
+    """
+    from multiprocessing import util
+
+    locks = [lock for q in queues for lock in (q._rlock, q._wlock, q._sem) if lock is not None]
+    for finalizer in list(util._finalizer_registry.values()):
+        target = finalizer._weakref() if finalizer._weakref is not None else None
+        if any(target is lock for lock in locks):
+            finalizer()
 
 
 _background: BackgroundValidator | None = None
@@ -706,11 +759,11 @@ def background_process() -> BackgroundValidator | None:
     return _background
 
 
-def stop_background_process() -> None:
+def stop_background_process(*, wait: bool = True) -> None:
     global _background
     if _background is not None:
-        _background.close()
-        _background = None
+        background, _background = _background, None
+        background.close(wait=wait)
 
 
 def blocking_failures(results: Iterable[DQResult]) -> list[DQResult]:

@@ -210,6 +210,9 @@ def map_headers(
     missing = [c for c in export.columns if c.required and c.name not in columns]
     if not missing:
         return columns
+    wrong_delimiter = header_delimiter_problem(headers)
+    if wrong_delimiter:
+        raise FileRejected(name, wrong_delimiter)
     labels = ", ".join(c.label for c in missing)
     problem = f"required column{'s' if len(missing) > 1 else ''} {labels} missing"
     if unknown:
@@ -218,6 +221,17 @@ def map_headers(
         problem += (f"; unknown headers: {listed}{more} (map them to contract columns in mapping.yml; "
                     "`dualwheel doctor` suggests a mapping)")
     raise FileRejected(name, problem)
+
+
+def header_delimiter_problem(headers: list[str]) -> str | None:
+    """A header line separated by ';' or tabs reads as one or two long columns, and would
+    otherwise be reported as every required column missing (Excel in many locales saves CSV with
+    semicolons)."""
+    for delimiter, label in ((";", "semicolons (;)"), ("\t", "tabs")):
+        if any(h.count(delimiter) >= 2 for h in headers):
+            return (f"the header line is separated by {label}, not commas: save the file as "
+                    "comma-separated CSV (UTF-8 or GBK)")
+    return None
 
 
 def _first_line(err: Exception) -> str:

@@ -58,6 +58,7 @@ def _load_definitions(settings, *, show_progress: bool):
 
     os.environ["DAGSTER_HOME"] = str(dagster_home_for(settings.warehouse))  # the home `dualwheel ui` shows
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
+    _open_dagster_instance(Path(os.environ["DAGSTER_HOME"]))
     if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
         from orchestration.definitions import defs
 
@@ -65,10 +66,52 @@ def _load_definitions(settings, *, show_progress: bool):
     return _DEFINITIONS
 
 
-def _default_dagster_home() -> Path:
-    from orchestration.settings import PROJECT_ROOT
+_INSTANCE_OPENED = False
 
-    return PROJECT_ROOT / ".dagster_home"
+
+def _cli_instance():
+    """The Dagster instance of DAGSTER_HOME, without compute-log capture for the CLI's runs.
+
+    Dagster's local compute-log manager mirrors a run's stdout/stderr through a `tail -F` and a
+    Python watcher process it starts per run; a Ctrl-C at the terminal reaches them too, and the
+    watcher printed a KeyboardInterrupt traceback before dualwheel's own line. The CLI keeps its
+    run's output in warehouse/logs/ already (runs launched from the UI keep their compute logs).
+    """
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef  # public InstanceRef has no `overrides`
+
+    ref = InstanceRef.from_dir(os.environ["DAGSTER_HOME"], overrides={"compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}})
+    return dg.DagsterInstance.from_ref(ref)
+
+
+def _open_dagster_instance(home: Path) -> None:
+    """Create (first time) or open the Dagster instance's storages, one process at a time.
+
+    Two processes starting on a fresh home both created the SQLite storages and stamped their
+    schema version at once, which left "alembic_version has more than one head" in them for good
+    (every later run failed). An flock in the home serialises the first opening; a damaged home
+    is named in one line with what to do.
+    """
+    global _INSTANCE_OPENED
+    if _INSTANCE_OPENED:
+        return
+    import fcntl
+
+    import dagster as dg
+
+    with open(home / ".dualwheel-init.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)
+            instance.dispose()
+        except Exception as exc:  # noqa: BLE001 - any failure here means the home is unusable
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CliError(f"{home}: the Dagster home (run history) cannot be opened: {first[:300]}",
+                           hint=f"move it aside (`mv {home} {home}.broken`) and run again: a new one is created; "
+                                "only the Dagster run history is lost, the warehouse is untouched") from None
+    _INSTANCE_OPENED = True
 
 
 def _prepare_dagster_home(home: Path) -> None:
@@ -100,10 +143,10 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
 
     definitions = _load_definitions(settings, show_progress=show_progress)
     job = definitions.resolve_job_def(job_name)
-    tags = {**(range_tags(dates[0], dates[-1]) if dates else {}), **(extra_tags or {})}
+    tags = {**(range_tags(dates[0], dates[-1]) if dates else {}), **(extra_tags or {}), **_own_run_tags()}
     selection = [dg.AssetKey(k) for k in asset_selection] if asset_selection else None
     started = time.perf_counter()
-    instance = dg.DagsterInstance.get()
+    instance = _cli_instance()
     _sync_partitions(instance, settings)
     # dagster-dbt echoes dbt's whole log to stdout; keep it in a file and show only the outcome.
     log_file = settings.warehouse.parent / "logs" / f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -112,6 +155,7 @@ def run_job(job_name: str, settings, dates: list[str], *, show_progress: bool = 
         result = job.execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, asset_selection=selection,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    _raise_if_interrupted()  # Dagster turns an interrupt into a failed run; it is not the input's fault
     outcome = RunOutcome(success=result.success, run_id=result.run_id, seconds=time.perf_counter() - started,
                          log_file=log_file)
     for stats in instance.get_run_step_stats(result.run_id):
@@ -266,7 +310,179 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
         lines.append(f"  step failed   {step}: {message[:2000]}")
     if outcome.log_file is not None:
         lines.append(f"  full log: {outcome.log_file}")
-    raise CliError("\n".join(lines), hint="fix the input named above (or the threshold) and run the same command again")
+    raise CliError("\n".join(lines), hint=_machine_problem_hint("\n".join(lines))
+                   or "fix the input named above (or the threshold) and run the same command again")
+
+
+# ---------------------------------------------------------------------------------------------
+# interrupts (Ctrl-C, SIGTERM) and one run at a time
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal; main() prints one line and exits 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Dagster replaces the SIGINT/SIGTERM handlers while a run executes and turns the interrupt into
+# a failed run (raise_on_error=False then returns normally), so which signal arrived is recorded
+# below the handlers: Python writes the number of every signal it handles to the wakeup fd.
+_SIGNAL_PIPE: int | None = None
+_SIGNALS_SEEN: list[int] = []
+
+
+def _watch_signals() -> None:
+    global _SIGNAL_PIPE
+    import signal
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    _SIGNAL_PIPE = read_end
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)  # as Ctrl-C: stop children, roll back, one line
+
+
+def _interrupt_signal() -> int | None:
+    import signal
+
+    if _SIGNAL_PIPE is not None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            _SIGNALS_SEEN.extend(os.read(_SIGNAL_PIPE, 64))
+    seen = [n for n in _SIGNALS_SEEN if n in (signal.SIGINT, signal.SIGTERM)]
+    return seen[0] if seen else None
+
+
+def _raise_if_interrupted() -> None:
+    signum = _interrupt_signal()
+    if signum is not None:
+        raise Interrupted(signum)
+
+
+def _own_run_tags() -> dict[str, str]:
+    """Tags the runs this process starts, so an interrupted command can close its own runs."""
+    return {"dualwheel/cli_pid": str(os.getpid())}
+
+
+def _close_own_runs() -> None:
+    """Mark this process's unfinished Dagster runs CANCELED: a run left STARTED with no process
+    behind it would hold the UI's and the schedule's one-run queue (issue 14)."""
+    if not _INSTANCE_OPENED:
+        return
+    import dagster as dg
+
+    with contextlib.suppress(Exception):  # best effort while stopping; never hide the interrupt
+        instance = dg.DagsterInstance.get()
+        unfinished = instance.get_runs(filters=dg.RunsFilter(
+            tags=_own_run_tags(),
+            statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                      dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+        for run in unfinished:
+            instance.report_run_canceled(run, message="dualwheel was interrupted")
+
+
+def _stop_children() -> None:
+    from ingestion import quality
+
+    with contextlib.suppress(Exception):
+        quality.stop_background_process(wait=False)
+
+
+def _published_state(settings) -> tuple | None:
+    try:
+        stat = settings.warehouse.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _interrupted_message(signum: int, settings, before: tuple | None) -> str:
+    import signal
+
+    name = signal.Signals(signum).name
+    if settings is not None and _published_state(settings) != before:
+        return (f"dualwheel: interrupted ({name}) after publishing {settings.warehouse}: "
+                "BI sees the new warehouse, whose every gate passed")
+    return f"dualwheel: interrupted ({name}); the published warehouse is unchanged"
+
+
+#: Commands that write the working database and publish: one at a time per warehouse.
+_LOCKED_COMMANDS = {"build", "demo", "ingest", "forget"}
+
+
+def _add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on landing problems that are otherwise warnings: folders that look like "
+                             "dates but are not YYYY-MM-DD, export-like files of an unsupported type, "
+                             "ingested files that have disappeared")
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--wait", dest="wait", action="store_true", default=True,
+                       help="if another run is using this warehouse, wait for it to finish (default)")
+    group.add_argument("--no-wait", dest="wait", action="store_false",
+                       help="if another run is using this warehouse, fail at once naming its pid")
+
+
+def _run_locked(args, settings) -> int:
+    from orchestration.settings import WarehouseBusy, warehouse_lock
+
+    def waiting(holder: str) -> None:
+        print(f"waiting for the other run on {settings.warehouse} to finish ({holder}); "
+              "Ctrl-C to stop waiting, --no-wait to fail instead", file=sys.stderr, flush=True)
+
+    try:
+        with warehouse_lock(settings.warehouse, wait=getattr(args, "wait", True),
+                            what=f"dualwheel {args.command}", on_wait=waiting):
+            return args.func(args) or 0
+    except WarehouseBusy as exc:
+        raise CliError(str(exc), hint="wait for it (or run with --wait), or stop that process") from None
+
+
+_MACHINE_PROBLEMS = {
+    "No space left on device": "the disk is full: free space where the path above lives, then run the same command again",
+    "Disk quota exceeded": "the disk quota is used up: free space, then run the same command again",
+    "Permission denied": "this user may not write the path above: fix its permissions (or point --warehouse elsewhere)",
+    "Read-only file system": "the path above is on a read-only file system: point --warehouse at a writable folder",
+}
+
+
+def _machine_problem_hint(text: str) -> str | None:
+    """A failed step caused by the machine (disk, permissions), not by the input files."""
+    for marker, hint in _MACHINE_PROBLEMS.items():
+        if marker in text:
+            return hint
+    return None
+
+
+def _resolve_path_args(args) -> None:
+    """Relative --landing / --warehouse are the user's, relative to where they typed the command
+    (defaults and the environment variables keep their documented project-relative meaning)."""
+    for name in ("landing", "warehouse"):
+        value = getattr(args, name, None)
+        if value:
+            setattr(args, name, str(Path(value).expanduser().absolute()))
+
+
+def _os_error_message(exc: OSError) -> str:
+    """'cannot write warehouse/x.duckdb: Permission denied' rather than a bare PermissionError."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    target = exc.filename if exc.filename is not None else None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk{f' writing {target}' if target else ''} ({reason})"
+    if target is None:
+        return reason if exc.strerror else str(exc)
+    return f"{target}: {reason}" + (f" (and {exc.filename2})" if exc.filename2 else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +492,7 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
 def _settings(args):
     from orchestration.settings import Settings
 
+    _resolve_path_args(args)
     try:
         return Settings.from_env(landing=getattr(args, "landing", None), warehouse=getattr(args, "warehouse", None),
                                  max_reject_share=getattr(args, "max_reject_share", None))
@@ -296,6 +513,71 @@ def _landing_dates(settings) -> list[str]:
     return dates
 
 
+def _landing_problems(settings, *, with_missing: bool = True):
+    """Odd date folders, unsupported export-like files and ingested files gone from the landing."""
+    from ingestion.hygiene import missing_files, scan_landing
+
+    problems = scan_landing(settings.landing)
+    if with_missing and settings.work_db.exists():
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(settings.work_db), read_only=True)
+        except duckdb.Error:
+            return problems  # busy or unreadable: the run itself reports that
+        try:
+            problems += missing_files(con, settings.landing)
+        finally:
+            con.close()
+    return problems
+
+
+def _warn_about_landing(settings, args) -> None:
+    """Print what this run will not load (or will keep though it is gone); --strict: fail."""
+    problems = _landing_problems(settings)
+    if not problems:
+        return
+    if getattr(args, "strict", False):
+        raise CliError(f"{len(problems)} landing problem(s) (--strict):\n  "
+                       + "\n  ".join(p.describe() for p in problems),
+                       hint="rename or remove these (or `dualwheel forget PATH` a vanished file), or run without --strict")
+    for problem in problems:
+        print(f"  warning: {problem.describe()}")
+
+
+def cmd_forget(args) -> int:
+    """Remove one vanished file's rows (raw, rejected, audit), then rebuild and publish."""
+    import duckdb
+
+    from ingestion.load import forget_file
+    from ingestion.readers import relative_posix
+
+    settings = _settings(args)
+    target = Path(args.path)
+    candidate = target if target.is_absolute() else Path.cwd() / target
+    if candidate.is_relative_to(settings.landing):
+        name = relative_posix(candidate, settings.landing)
+    else:
+        name = target.as_posix()
+    if (settings.landing / name).exists():
+        raise CliError(f"{settings.landing / name} is still in the landing folder; the next run would load it again",
+                       hint="move or delete the file first, then forget it")
+    if not settings.work_db.exists():
+        raise CliError(f"{settings.work_db}: no working database yet, nothing to forget")
+    with duckdb.connect(str(settings.work_db)) as con:
+        try:
+            gone = forget_file(con, name)
+        except KeyError:
+            known = [p for (p,) in con.execute("select path from audit.ingested_files order by path").fetchall()]
+            close = [p for p in known if Path(p).name == Path(name).name][:5]
+            raise CliError(f"{name}: not an ingested file of {settings.warehouse}",
+                           hint=("paths are relative to the landing folder, e.g. " + ", ".join(close)) if close
+                           else "paths are relative to the landing folder, as `dualwheel build` prints them") from None
+    print(f"forgot {gone.path}: {gone.raw_rows:,} {gone.export} row(s) and {gone.rejected_rows:,} rejected row(s) "
+          f"removed; rebuilding every date (the marts must no longer count them)")
+    return cmd_build(args)
+
+
 def cmd_generate(args) -> int:
     from simulator.exports import generate
 
@@ -314,11 +596,19 @@ def cmd_ingest(args) -> int:
     settings = _settings(args)
     dates = _landing_dates(settings)
     print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
+    _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
     _report_outcome(outcome, "ingestion")
     import duckdb
 
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        from ingestion.gates import unverified_files
+
+        unverified = unverified_files(con)  # e.g. a failed file deleted since: its rows are still in raw
+        if unverified:
+            raise CliError(f"{len(unverified)} landing file(s) have no passing gate verdict: "
+                           + ", ".join(f"{p} ({v})" for p, v in unverified[:5]) + "; the published warehouse is unchanged",
+                           hint="fix those files, or `dualwheel forget PATH` the ones deleted from the landing folder")
         schemas = {s for (s,) in con.sql("select distinct schema_name from duckdb_tables()").fetchall()}
         summary = con.sql(
             "select export, count(*) files, sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
@@ -336,6 +626,7 @@ def cmd_build(args) -> int:
     settings = _settings(args)
     dates = _landing_dates(settings)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
+    _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
     if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
         from orchestration.defs.warehouse.publish import INGEST_RUN_TAG
@@ -441,9 +732,13 @@ def cmd_doctor(args) -> int:
             print(f"    {problem}")
         if not f.error and f.rows_read and f.reject_share > settings.max_reject_share:
             worst.append(f)
-    if diagnosis.ignored:
-        print(f"ignored (not an export name): {', '.join(diagnosis.ignored[:10])}"
-              + (" …" if len(diagnosis.ignored) > 10 else ""))
+    hygiene = _landing_problems(settings)
+    ignored = _not_hygiene(diagnosis.ignored, hygiene)
+    if ignored:
+        print(f"ignored (not an export name): {', '.join(ignored[:10])}"
+              + (" …" if len(ignored) > 10 else ""))
+    for problem in hygiene:
+        print(f"warning: {problem.describe()}")
     _print_mapping_advice(settings.landing, dates)
     total = sum(f.rows_read for f in diagnosis.files)
     rejected = sum(f.rows_rejected for f in diagnosis.files)
@@ -453,7 +748,10 @@ def cmd_doctor(args) -> int:
         problems += [f"{f.path}: {f.reject_share:.1%} of rows rejected (> {settings.max_reject_share:.0%})" for f in worst]
         raise CliError(f"{len(problems)} file(s) would fail a build:\n  " + "\n  ".join(problems),
                        hint="fix these files (or raise --max-reject-share) before `dualwheel build`")
-    print("no problems that would stop a build")
+    if hygiene and args.strict:
+        raise CliError(f"{len(hygiene)} landing problem(s) would fail `dualwheel build --strict`",
+                       hint="rename or remove the folders and files named above")
+    print("no problems that would stop a build" + (" (see the warnings above)" if hygiene else ""))
     return 0
 
 
@@ -477,6 +775,13 @@ def _print_mapping_advice(landing: Path, dates) -> None:
                   + (f" (closest contract value: {v.guess}?)" if v.guess else " (no close contract value)"))
     print(f"paste into {landing / 'mapping.yml'} (merge with what it already holds), check each guess, then build:")
     print("    " + advice.yaml().replace("\n", "\n    "))
+
+
+def _not_hygiene(ignored: list[str], problems) -> list[str]:
+    """Ignored paths not already explained by a hygiene problem (with its real reason)."""
+    covered = [p.path for p in problems]
+    return [path for path in ignored
+            if not any(path == c or (c.endswith("/") and path.startswith(c)) for c in covered)]
 
 
 def cmd_ui(args) -> int:
@@ -581,16 +886,22 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="load every landing date into raw/audit (no marts)",
                          description="Validate and load all exports into the raw and audit schemas, then publish them.")
     _add_paths(ing, gate=True)
+    _add_wait_flags(ing)
+    _add_strict_flag(ing)
     ing.set_defaults(func=cmd_ingest)
 
     bld = sub.add_parser("build", help="ingest, build and test every mart, publish atomically",
                          description="Run the whole refresh job headless: ingest every landing date, build and "
                                      "test the dbt marts, run every gate, and publish only if all blocking checks pass.")
     _add_paths(bld, gate=True)
+    _add_wait_flags(bld)
+    _add_strict_flag(bld)
     bld.set_defaults(func=cmd_build)
 
     demo = sub.add_parser("demo", help="generate sample exports, build everything, print the headline figures")
     _add_paths(demo, gate=True)
+    _add_wait_flags(demo)
+    _add_strict_flag(demo)
     demo.add_argument("--regenerate", action="store_true", help="overwrite the sample landing folder")
     demo.add_argument("--days", type=int, default=180)
     demo.add_argument("--orders", type=int, default=60_000)
@@ -609,8 +920,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "rows that would be rejected and the first problems. Writes nothing.")
     _add_paths(doc, gate=True)
     doc.add_argument("--date", action="append", metavar="YYYY-MM-DD", help="only this landing date (repeatable)")
+    _add_strict_flag(doc)
     doc.add_argument("-v", "--verbose", action="store_true", help="show header mapping and problems of every file")
     doc.set_defaults(func=cmd_doctor)
+
+    fgt = sub.add_parser("forget", help="remove a vanished landing file's rows from the warehouse and rebuild",
+                         description="For a file that was ingested and has since been deleted from the landing "
+                                     "folder: remove its raw, rejected and audit rows, then rebuild every mart "
+                                     "and publish (as `build`). Until then every run warns that its rows stay.")
+    fgt.add_argument("path", metavar="PATH", help="the file, relative to the landing folder (e.g. 2026-06-16/orders.csv)")
+    _add_paths(fgt, gate=True)
+    _add_wait_flags(fgt)
+    _add_strict_flag(fgt)
+    fgt.set_defaults(func=cmd_forget)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (lineage, materializations, checks, schedule)")
     _add_paths(ui)
@@ -623,7 +945,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that load Dagster, dbt's manifest and DuckDB: tearing that interpreter down (module
 # dicts, ~10^6 objects) took ~1 s after the work was done, 3 % of a 10M-order nightly refresh.
 # Every file they write is closed and every child process stopped by the time they return.
-_EXIT_WITHOUT_TEARDOWN = {"build", "demo", "ingest"}
+_EXIT_WITHOUT_TEARDOWN = {"build", "demo", "ingest", "forget"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -643,17 +965,33 @@ def _run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # GX sets its loggers' levels itself; filter at the handler
         handler.setLevel(level)
+    settings = before = None
     try:
+        if args.command in _LOCKED_COMMANDS:
+            _watch_signals()
+            settings = _settings(args)
+            before = _published_state(settings)
+            return _run_locked(args, settings)
         return args.func(args) or 0
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _on_interrupt(args, exc, settings, before)
     except CliError as exc:
+        if _interrupt_signal() is not None:  # an error caused by the interrupt (a child stopped by it)
+            return _on_interrupt(args, exc, settings, before)
         print(f"dualwheel: error: {exc}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("dualwheel: interrupted; the published warehouse is unchanged", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if _interrupt_signal() is not None:
+            return _on_interrupt(args, exc, settings, before)
+        if args.debug:
+            traceback.print_exc()
+        print(f"dualwheel: error: {_os_error_message(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
+        if _interrupt_signal() is not None:
+            return _on_interrupt(args, exc, settings, before)
         if args.debug:
             traceback.print_exc()
         from ingestion.errors import IngestionError
@@ -666,6 +1004,20 @@ def _run_command(args: argparse.Namespace) -> int:
         if not args.debug:
             print("hint: run again with --debug for the full traceback", file=sys.stderr)
         return 1
+
+
+def _on_interrupt(args, exc: BaseException, settings, before) -> int:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signum = exc.signum if isinstance(exc, Interrupted) else (_interrupt_signal() or signal.SIGINT)
+    _stop_children()
+    _close_own_runs()
+    if args.debug:
+        traceback.print_exception(exc)
+    print(_interrupted_message(signum, settings, before), file=sys.stderr)
+    return 128 + signum
 
 
 if __name__ == "__main__":

@@ -8,13 +8,22 @@ nightly daemon all agree on the same files.
 | reject-share gate | DUALWHEEL_MAX_REJECT_SHARE | 0.05 |
 | first landing-date partition | DUALWHEEL_PARTITIONS_START | 2024-01-01 |
 
-Relative paths are taken from the project root, not the current directory, because `dagster dev`
-and the daemon start code servers in directories of their own.
+Relative paths in these variables are taken from the project root, not the current directory,
+because `dagster dev` and the daemon start code servers in directories of their own (the CLI
+resolves its own --landing/--warehouse flags against the current directory before they get here).
+
+Also here: the Dagster home of a warehouse (`dagster_home_for`) and the one-run-at-a-time lock
+of a warehouse (`warehouse_lock`), which the CLI and every Dagster run (UI, schedule, sensor) take.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,14 +51,6 @@ def work_db_for(warehouse: Path) -> Path:
     keeps raw/staging/intermediate state between runs, which is what lets a nightly run ingest
     only new files."""
     return warehouse.with_name(warehouse.stem + ".work.duckdb")
-
-
-def dagster_home_for(warehouse: Path) -> Path:
-    """The Dagster home (run history, schedules, partitions) of one warehouse: `<stem>.dagster`
-    beside the warehouse file, so histories of different warehouses never mix; DAGSTER_HOME wins."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    return warehouse.with_name(warehouse.stem + ".dagster")
 
 
 #: Environment for every process that creates Dagster runs (the CLI, `dagster dev`, the daemon;
@@ -100,3 +101,93 @@ class Settings:
         os.environ["DUALWHEEL_DB_PATH"] = str(self.work_db)
         for name, value in DAGSTER_ENV.items():
             os.environ.setdefault(name, value)
+
+
+def dagster_home_for(warehouse: Path) -> Path:
+    """The Dagster home (run history, schedules, event logs) of one warehouse: a folder beside it
+    named `<stem>.dagster` (warehouse/dualwheel.duckdb -> warehouse/dualwheel.dagster), so the
+    histories of two warehouses never mix. DAGSTER_HOME, when set, wins (a server's systemd
+    units set it, see orchestration/deploy)."""
+    configured = os.environ.get("DAGSTER_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    warehouse = Path(warehouse)
+    return warehouse.with_name(warehouse.stem + ".dagster")
+
+
+# --------------------------------------------------------------------------- one run at a time
+
+
+def lock_path_for(warehouse: Path) -> Path:
+    return Path(warehouse).with_name(Path(warehouse).name + ".lock")
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse's run lock (and the caller chose not to wait)."""
+
+    def __init__(self, warehouse: Path, holder: str):
+        super().__init__(f"{warehouse}: another dualwheel run is using this warehouse ({holder})")
+        self.warehouse = warehouse
+        self.holder = holder
+
+
+#: Lock files this process holds, with their depth: the CLI takes the lock for the whole command
+#: and the Dagster runs it starts in-process take it again through the warehouse resource.
+_HELD: dict[Path, int] = {}
+
+
+def _holder(fd: int) -> str:
+    """What the holder wrote into the lock file: 'pid 123, `dualwheel build`, since 08:01:02'."""
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+    return "pid unknown"
+
+
+@contextlib.contextmanager
+def warehouse_lock(warehouse: Path, *, wait: bool = True, what: str | None = None,
+                   on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the warehouse's run lock (`<warehouse>.lock`, an flock) for the duration.
+
+    One run at a time per warehouse: two runs would fight over the working database's single
+    write lock half-way through (DuckDB fails the second opener at once) and publish in either
+    order. The kernel drops an flock when its process dies, SIGKILL included, so a crashed run
+    never leaves a stale lock behind. `wait`: block until the other run ends (calling
+    `on_wait(holder)` first); otherwise raise WarehouseBusy naming the holder's pid.
+    Re-entrant within a process.
+    """
+    path = lock_path_for(warehouse)
+    if path in _HELD:
+        _HELD[path] += 1
+        try:
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write in the warehouse folder {path.parent} (creating the run lock "
+                                 f"{path.name}): {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            if not wait:
+                raise WarehouseBusy(Path(warehouse), holder) from None
+            if on_wait is not None:
+                on_wait(holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        label = what or " ".join(["dualwheel", *sys.argv[1:2]])
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, {label}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        _HELD[path] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(path, None)
+    finally:
+        os.close(fd)  # releases the flock

@@ -13,8 +13,9 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 from packaging import version
+from pydantic import PrivateAttr
 
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, warehouse_lock
 
 
 # Per DuckDB database instance (ingestion and dbt each have one); keeps a 10M-order full build
@@ -32,6 +33,23 @@ class WarehouseResource(dg.ConfigurableResource):
     warehouse: str
     max_reject_share: float
     show_progress: bool = False
+
+    _run_lock: object = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # One run at a time per warehouse, whoever starts it (CLI, UI, schedule): runs from the UI
+        # wait here for a command-line build, and vice versa. The CLI already holds the lock when
+        # it runs jobs in-process (the lock is re-entrant within a process).
+        lock = warehouse_lock(Path(self.warehouse), wait=True, what=f"Dagster run {context.run_id}",
+                              on_wait=lambda holder: context.log.warning(
+                                  f"waiting for the other run on {self.warehouse} to finish ({holder})"))
+        lock.__enter__()
+        self._run_lock = lock
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        lock, self._run_lock = self._run_lock, None
+        if lock is not None:
+            lock.__exit__(None, None, None)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, show_progress: bool = False) -> "WarehouseResource":

@@ -323,8 +323,31 @@ def test_a_file_whose_gate_failed_is_pending_again_though_untouched(tmp_path):
 
     root, con, ingest_all, pending_landing_dates = _pending_landing(tmp_path)
     ingest_all(con, root)
-    con.execute("update audit.ingested_files set sha256 = 'gate-failed' where path = '2026-06-15/orders.csv'")
+    from ingestion.gates import record_verdicts
+
+    record_verdicts(con, failed=["2026-06-15/orders.csv"])
     assert pending_landing_dates(con, root) == [dt.date(2026, 6, 15)]
+
+
+def test_a_file_loaded_for_gates_stays_pending_until_its_verdict_is_recorded(tmp_path):
+    """An interruption between the load and the gates must not let the next run skip the file."""
+    import datetime as dt
+
+    from ingestion.gates import record_verdicts, unverified_files
+    from ingestion.load import ingest_files
+
+    root, con, _ingest_all, pending_landing_dates = _pending_landing(tmp_path)
+    jobs = [(p, "orders") for p in sorted(root.glob("2026-06-1*/orders.csv"))]
+    results, _ = ingest_files(con, jobs, root, awaiting_gates=True)
+    assert pending_landing_dates(con, root) == sorted({r.landing_date for r in results})
+    assert {path for path, verdict in unverified_files(con)} == {r.path for r in results}
+    # Loaded again (not 'unchanged') on the next call: its gates run again.
+    again, _ = ingest_files(con, jobs, root, awaiting_gates=True)
+    assert {r.status for r in again} == {"replaced"}
+    record_verdicts(con, passed=[r.path for r in again])
+    assert pending_landing_dates(con, root) == [] and unverified_files(con) == []
+    assert {r.status for r in ingest_files(con, jobs, root, awaiting_gates=True)[0]} == {"unchanged"}
+    assert dt.date(2026, 6, 15) in {r.landing_date for r in results}
 
 
 # ---------------------------------------------------------------- chunked loading

@@ -102,12 +102,9 @@ class GreatExpectationsOnLoad:
             return [], 0
         quality.store_results(con, run_id, self.results)
         failures = quality.blocking_failures(self.results)
-        if failures:
-            # A file that failed a blocking expectation must be validated again next run even if it
-            # has not changed, or the bad rows would slip through on a retry: forget its hash.
-            con.execute(
-                "update audit.ingested_files set sha256 = 'gx-failed' where path in (select unnest(?::varchar[]))",
-                [[r.path for r in changed]])
+        # A file that failed a blocking expectation is validated again next run even if it has not
+        # changed (its verdict is 'failed', see gates.record_verdicts), or the bad rows would slip
+        # through on a retry.
         return failures, len(self.results)
 
 
@@ -121,10 +118,9 @@ def _gate_results(con, export: str, warehouse: WarehouseResource, changed: list,
         metadata={"expectations_evaluated": evaluated, "failed_expectations": len(failures),
                   "files_validated": len(changed)})
     violations = gates.reject_share_violations(con, export, warehouse.max_reject_share)
-    if violations:
-        # As for GX: the next run must re-check these files even if they are unchanged.
-        con.execute("update audit.ingested_files set sha256 = 'gate-failed' where path in (select unnest(?::varchar[]))",
-                    [[f for v in violations for f in v.files]])
+    # The files of this run are 'pending' until here; only 'passed' ones are skipped by later runs.
+    gates.record_verdicts(con, passed=[r.path for r in changed],
+                          failed=([r.path for r in changed] if failures else []) + [f for v in violations for f in v.files])
     worst = max((v.share for v in violations), default=None)
     reject = dg.AssetCheckResult(
         check_name=reject_check_name(export), passed=not violations, severity=dg.AssetCheckSeverity.ERROR,
@@ -180,7 +176,7 @@ def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
             with warehouse.connect() as con:
                 # Every file is attempted, so one run names every bad file.
                 results, rejected_files = ingest_files(con, jobs, warehouse.landing_path,
-                                                       progress=tick, on_batch=gx)
+                                                       progress=tick, on_batch=gx, awaiting_gates=True)
                 if rejected_files:
                     raise FilesRejected(rejected_files)
                 changed = [r for r in results if r.status != "unchanged"]
@@ -217,11 +213,12 @@ def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
     with warehouse.connect() as con:
         ensure_schema(con)
         gx = GreatExpectationsOnLoad()
-        result = ingest_roster(con, warehouse.landing_path, on_batch=gx)
+        result = ingest_roster(con, warehouse.landing_path, on_batch=gx, awaiting_gates=True)
         if result is None:
             context.log.warning(f"no accounts roster under {warehouse.landing_path}: every account will be (unmapped)")
         changed = [result] if result is not None and result.status != "unchanged" else []
         failures, evaluated = gx.finish(con, changed, context.run_id)
+        gates.record_verdicts(con, **{"failed" if failures else "passed": [r.path for r in changed]})
         meta = _table_metadata(con, "accounts")
     yield dg.MaterializeResult(metadata={**_ingest_metadata([result] if result else []), **meta})
     yield dg.AssetCheckResult(
