@@ -40,7 +40,10 @@ daily as (
         cast(occurred_at as date) as activity_date,
         account_id,
         sum(case when action = 'follow' then 1 else 0 end) as new_follows,
-        sum(case when action = 'unfollow' then 1 else 0 end) as unfollows
+        sum(case when action = 'unfollow' then 1 else 0 end) as unfollows,
+        -- 付费涨粉 (contract §6): follows, not unfollows, whose traffic_source is paid.
+        sum(case when action = 'follow' and traffic_source = 'paid' then 1 else 0 end)
+            as new_follows_paid
 
     from follows
 
@@ -54,5 +57,6 @@ select
     activity_date,
     account_id,
     cast(new_follows as {{ dbt.type_bigint() }}) as new_follows,
-    cast(unfollows as {{ dbt.type_bigint() }}) as unfollows
+    cast(unfollows as {{ dbt.type_bigint() }}) as unfollows,
+    cast(new_follows_paid as {{ dbt.type_bigint() }}) as new_follows_paid
 from daily
