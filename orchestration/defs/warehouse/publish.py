@@ -9,7 +9,8 @@ from orchestration.defs.resources import WarehouseResource
 from warehouse.publish import publish
 
 MARTS = ("fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
-         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts")
+         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts",
+         "fct_fan_cohort")
 
 
 @dg.asset(
