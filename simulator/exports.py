@@ -38,8 +38,12 @@ The model (one pass, vectorised with numpy; loops only per day, per chain step o
    a short video / the shop shelf or the account is not live. Each paid order may re-appear in a
    later day folder as shipped / completed / refunded (refund_amount <= gmv) / cancelled; ~1.5 %
    extra orders are cancelled unpaid (no paid_at).
-7. **Follows** - follow events at T0 or at a repurchase (same session, source of that order),
-   follow-before-first-purchase events, follows from viewers who never buy, and unfollows.
+7. **Follows** - follow events at T0 or at a repurchase (same session, source of that order;
+   ``p_follow_after_order`` of them just after paying, 新客转粉), follow-before-first-purchase
+   events, follows from viewers who never buy, and unfollows. Fan value depends on the source
+   that won the fan (``fan_loyalty_by_source``, ``p_unfollow_by_source``): paid-promotion fans
+   come back less and unfollow more and sooner than fans won in the live room through 发现页 /
+   同城 / 搜索, and follow campaigns add cheap paid follows from viewers who never buy.
 8. **Live traffic** - one row per (session, source); viewers are the session's orders of that
    source divided by a source conversion rate plus a baseline, watch time per viewer is source
    specific (follow viewers watch ~5 min, discovery ~1.3 min).
@@ -195,6 +199,9 @@ class Knobs:
     offline_traffic_factor: float = 0.3  # public traffic of an account on a day it is not live
     nonbuyer_follow_ratio: float = 0.8   # follows by viewers who never buy, per buyer follow
     p_unfollow_nonbuyer: float = 0.3
+    # Share of buyers following with an order who do it right after paying (新客转粉: the fan
+    # start comes after a purchase) rather than just before it.
+    p_follow_after_order: float = 0.6
     # Follow campaigns (粉丝推广) buy follows from viewers who never buy: paid is this many times
     # likelier among non-buyer follows than in the role's source mix, and those fans leave
     # more often (p_unfollow_nonbuyer_paid).
@@ -751,17 +758,20 @@ def _simulate_follows(rng, b: _Buyers, ch: _Chain, orders: _Orders, matrix: _Mat
         sessions.append(np.asarray(session, np.int64))
         times.append(np.asarray(ts, np.int64))
 
-    def just_before(i):
-        """A follow a few minutes before the order, inside the order's session if any."""
-        ts = paid[i] - rng.integers(30, 600, i.size)
+    def around(i):
+        """A follow a few minutes before the order or (p_follow_after_order) after paying,
+        inside the order's session if any."""
+        after = rng.random(i.size) < knobs.p_follow_after_order
+        ts = paid[i] + np.where(after, 1, -1) * rng.integers(30, 600, i.size)
         s = o_sess[i]
         floor = np.where(s >= 0, sess.start[np.maximum(s, 0)], 0)
-        return np.maximum(ts, floor)
+        ceil = np.where(s >= 0, sess.place_end[np.maximum(s, 0)], days * _DAY - 1)
+        return np.minimum(np.maximum(ts, floor), np.maximum(ceil, paid[i]))
 
     # Buyers who follow with their (in-run) first order, or when coming back.
     t0_follow = np.nonzero(((ch.step == 0) & ch.fan_at & (o_src != FOLLOW)) | ch.converted)[0]
     add(ch.buyer[t0_follow], o_acc[t0_follow], 0, o_src[t0_follow], o_sess[t0_follow],
-        just_before(t0_follow))
+        around(t0_follow))
     # Buyers who followed before their first purchase (first order via the follow page).
     pre = np.nonzero((b.source == FOLLOW) & (b.fan_since >= 0) & (b.fan_since < days))[0]
     has_orders = np.bincount(ch.buyer, minlength=b.t0.size) > 0   # cheaper than np.unique
