@@ -731,9 +731,9 @@ def chart_organic_share(trend: list[dict]) -> tuple[str, int]:
     first = min(a["days"][0][0] for a in trend)
     last = max(a["days"][-1][0] for a in trend)
     n_days = (last - first).days + 1
-    W, PH, GAP, L, R, T = 1100, 120, 34, 70, 64, 40
+    W, PH, GAP, L, R, T = 1100, 120, 34, 70, 64, 56
     pw = W - L - R
-    H = T + len(trend) * (PH + GAP) + 10
+    H = T + len(trend) * (PH + GAP) + 14
     bw = pw / n_days
     body, marks = [], 0
     for p, a in enumerate(trend):
@@ -772,6 +772,12 @@ def chart_organic_share(trend: list[dict]) -> tuple[str, int]:
                         f'stroke-linejoin="round"><title>{esc(a["account_id"])} natural-traffic share over the period '
                         f'{fmt_pct(share)}</title></path>')
             marks += 1
+    bottom = T + (len(trend) - 1) * (PH + GAP) + PH
+    for i in range(n_days):
+        d = first + timedelta(days=i)
+        if (n_days > 92 and d.day == 1) or (n_days <= 92 and d.weekday() == 0):
+            label = d.strftime("%Y-%m") if n_days > 92 else d.strftime("%m-%d")
+            body.append(f'<text x="{L + i * bw:.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{label}</text>')
     body += _legend([("line:#15803d", "自然流量占比 natural share of viewers, 7-day (right axis)"),
                      ("url(#os-hatch)", "付费涨粉 paid follows per day (left axis)")], 8, 16, gap=18)
     defs = _hatch("os-hatch", "#6b21a8", "#e9d5ff")
