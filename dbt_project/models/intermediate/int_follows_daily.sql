@@ -4,10 +4,13 @@
   copy of a changed event). A partial run recomputes those dates from the events with a copy
   dated there, deduplicated over all their copies: an event's winning copy is one of its copies.
 #}
+{# on_schema_change: contract v2 appended new_follows_paid; a warehouse built before gets
+   the column(s) added (the changed code makes that run full-scope, so every row is rewritten)
+   instead of failing the run. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates')) }}"
 ) }}
 -- depends_on: {{ ref('int_refresh_scope') }}

@@ -5,10 +5,13 @@
   itself. Affected dates: int_affected_activity_dates. Names/brands come from dim_accounts,
   which only a roster change alters (a full scope).
 #}
+{# on_schema_change: contract v2 appended viewers_paid, organic_viewer_share and new_follows_paid; a warehouse built before gets
+   the column(s) added (the changed code makes that run full-scope, so every row is rewritten)
+   instead of failing the run. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates'), 'activity_date') }}"
 ) }}
 -- depends_on: {{ ref('int_refresh_scope') }}
