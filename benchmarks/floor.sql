@@ -1,6 +1,7 @@
 -- The "floor": what a data engineer would hand-write in one DuckDB session instead of adopting
 -- dualwheel. Same seven marts (docs/contract.md section 4) straight from the clean CSV exports:
 -- no validation, no quarantine, no audit, no orchestration, no tests, no publishing.
+-- (Eight marts since contract v2: fct_fan_cohort joined the seven.)
 -- {landing} is substituted by benchmarks/floor.py. Types are declared, not sniffed.
 
 create or replace temp table raw_orders as
@@ -169,12 +170,13 @@ with od as (
 ), ld as (
     select started_date as d, account_id, count(*) as live_sessions,
            sum(coalesce(duration_minutes, 0)) as live_minutes, sum(viewers) as viewers,
-           sum(watch_minutes) as watch_minutes
+           sum(watch_minutes) as watch_minutes, sum(viewers_paid) as viewers_paid
     from sessions group by all
 ), fd as (
     select cast(occurred_at as date) as d, account_id,
            count(*) filter (where action = 'follow') as new_follows,
-           count(*) filter (where action = 'unfollow') as unfollows
+           count(*) filter (where action = 'unfollow') as unfollows,
+           count(*) filter (where action = 'follow' and traffic_source = 'paid') as new_follows_paid
     from follows group by all
 ), days as (
     select d, account_id from od union select d, account_id from ld union select d, account_id from fd
@@ -186,7 +188,8 @@ with od as (
            coalesce(od.orders, 0) as orders, coalesce(od.buyers, 0) as buyers,
            coalesce(od.gmv, 0) as gmv, coalesce(od.refund_amount, 0) as refund_amount,
            coalesce(od.gmv_private, 0) as gmv_private,
-           coalesce(fd.new_follows, 0) as new_follows, coalesce(fd.unfollows, 0) as unfollows
+           coalesce(fd.new_follows, 0) as new_follows, coalesce(fd.unfollows, 0) as unfollows,
+           coalesce(ld.viewers_paid, 0) as viewers_paid, coalesce(fd.new_follows_paid, 0) as new_follows_paid
     from days
     left join marts.dim_accounts a on a.account_id = days.account_id
     left join od on od.d = days.d and od.account_id = days.account_id
@@ -197,7 +200,8 @@ select *, new_follows - unfollows as net_follows,
        gmv * 1000 / nullif(viewers, 0) as gpm, gmv / nullif(viewers, 0) as uv_value,
        gmv / nullif(orders, 0) as aov, gmv / nullif(buyers, 0) as gmv_per_buyer,
        refund_amount / nullif(gmv, 0) as refund_rate,
-       gmv / nullif(sum(gmv) over (partition by activity_date, brand), 0) as brand_gmv_share
+       gmv / nullif(sum(gmv) over (partition by activity_date, brand), 0) as brand_gmv_share,
+       (viewers - viewers_paid) / nullif(viewers, 0) as organic_viewer_share
 from j;
 
 create or replace table marts.fct_live_session as
@@ -220,3 +224,48 @@ select *, watch_minutes / nullif(viewers, 0) as avg_watch_minutes,
        gmv / nullif(viewers, 0) as uv_value, gmv * 1000 / nullif(viewers, 0) as gpm,
        (viewers - viewers_paid) / nullif(viewers, 0) as organic_viewer_share
 from j;
+
+-- fan value: the first follow per (brand, user), what the fan bought around it, 取关 on that account
+create or replace table marts.fct_fan_cohort as
+with fb as (
+    select f.event_id, f.user_id, f.account_id, f.action, f.traffic_source, f.occurred_at,
+           coalesce(a.brand, '(unmapped)') as brand
+    from follows f left join accounts a using (account_id)
+), starts as (
+    select brand, user_id, account_id, occurred_at as s, traffic_source as acquisition_source,
+           cast(date_trunc('month', occurred_at) as date) as follow_month
+    from fb where action = 'follow'
+    qualify row_number() over (partition by brand, user_id order by occurred_at, event_id) = 1
+), bought as (
+    select st.brand, st.user_id,
+           max(c.paid_at <= st.s)::int as bb,
+           max(c.paid_at > st.s and c.paid_at <= st.s + interval 30 day)::int as b30,
+           count(*) filter (where c.paid_at > st.s and c.paid_at <= st.s + interval 30 day) as o30,
+           coalesce(sum(c.gmv) filter (where c.paid_at > st.s and c.paid_at <= st.s + interval 30 day), 0) as g30,
+           coalesce(sum(c.gmv) filter (where c.paid_at > st.s and c.paid_at <= st.s + interval 30 day
+                                         and c.domain = 'private'), 0) as g30p,
+           coalesce(sum(c.gmv) filter (where c.paid_at > st.s), 0) as g90
+    from starts st join counted c on c.brand = st.brand and c.buyer_id = st.user_id
+    where c.paid_at <= st.s + interval 90 day
+    group by all
+), unf as (
+    select distinct st.brand, st.user_id
+    from starts st join fb u on u.user_id = st.user_id and u.account_id = st.account_id
+    where u.action = 'unfollow' and u.occurred_at > st.s and u.occurred_at <= st.s + interval 30 day
+), horizon as (select max(order_date) as h from counted)
+select st.brand, st.follow_month, st.acquisition_source, count(*) as new_fans,
+       coalesce(sum(b.bb), 0) as fans_bought_before, coalesce(sum(b.b30), 0) as fans_buying_30d,
+       coalesce(sum(b.o30), 0) as fan_orders_30d, coalesce(sum(b.g30), 0) as fan_gmv_30d,
+       coalesce(sum(b.g30p), 0) as fan_gmv_30d_private, coalesce(sum(b.g90), 0) as fan_gmv_90d,
+       count(unf.user_id) as unfollowed_30d,
+       coalesce(sum(b.b30), 0) / count(*) as purchase_rate_30d,
+       count(unf.user_id) / count(*) as unfollow_rate_30d,
+       coalesce(sum(b.g30), 0) / count(*) as gmv_per_fan_30d,
+       sum(b.g30p) / nullif(sum(b.g30), 0) as private_share_30d,
+       coalesce(last_day(st.follow_month) + 30 <= any_value(horizon.h), false) as window_30d_complete,
+       coalesce(last_day(st.follow_month) + 90 <= any_value(horizon.h), false) as window_90d_complete
+from starts st
+left join bought b on b.brand = st.brand and b.user_id = st.user_id
+left join unf on unf.brand = st.brand and unf.user_id = st.user_id
+cross join horizon
+group by st.brand, st.follow_month, st.acquisition_source;

@@ -38,15 +38,21 @@ The model (one pass, vectorised with numpy; loops only per day, per chain step o
    a short video / the shop shelf or the account is not live. Each paid order may re-appear in a
    later day folder as shipped / completed / refunded (refund_amount <= gmv) / cancelled; ~1.5 %
    extra orders are cancelled unpaid (no paid_at).
-7. **Follows** - follow events at T0 or at a repurchase (same session, source of that order),
-   follow-before-first-purchase events, follows from viewers who never buy, and unfollows.
+7. **Follows** - follow events at T0 or at a repurchase (same session, source of that order;
+   ``p_follow_after_order`` of them just after paying, 新客转粉), follow-before-first-purchase
+   events, follows from viewers who never buy, and unfollows. Fan value depends on the source
+   that won the fan (``fan_loyalty_by_source``, ``p_unfollow_by_source``): paid-promotion fans
+   come back less and unfollow more and sooner than fans won in the live room through 发现页 /
+   同城 / 搜索, and follow campaigns add cheap paid follows from viewers who never buy.
 8. **Live traffic** - one row per (session, source); viewers are the session's orders of that
    source divided by a source conversion rate plus a baseline, watch time per viewer is source
    specific (follow viewers watch ~5 min, discovery ~1.3 min).
 
 Measured with the default knobs (seeds 1, 2, 3, 616): the private share of counted GMV is 47-49 %
 (~45 % on 616, where discovery is the largest public source at ~60 % of public GMV; 616 GMV is
-~2.8x an average day) and the 30-day repurchase rate of complete cohorts is ~32 % over a year.
+~2.8x an average day) and the 30-day repurchase rate of complete cohorts is ~31-32 % over a year
+(fan value by source, below, moved these by < 1 point: seeds 1 / 616 at 100k orders over 365 days,
+private share 49.1 -> 48.9 % / 49.3 -> 48.1 %, T30 31.7 -> 31.5 % / 31.9 -> 30.9 %).
 Short runs read higher (~37 % at 60 days, ~40 % at 40 days): only the first weeks' cohorts are
 complete, and they hold the burn-in's loyal buyers whose first *exported* order is a repurchase.
 The main knobs: private share <- ``p_fan_buys_via_follow``, ``q_fan``, ``private_basket_uplift``;
@@ -177,8 +183,17 @@ class Knobs:
     gap_shape: float = 1.3               # gamma shape: right-skewed gaps
     min_gap_days: float = 0.3
     p_convert_at_repeat: float = 0.15    # non-fan follows when coming back
-    p_unfollow: float = 0.22
+    p_unfollow: float = 0.22             # fans won at a repurchase (no acquisition source yet)
     unfollow_mean_days: float = 50.0
+    # Fan value by acquisition source (follow, discovery, nearby, search, short_video, paid,
+    # other; the source of the follow event that made the fan). Paid promotion (磁力金牛) wins
+    # fans cheaply but they are the weakest: they come back less (q_fan x loyalty), unfollow
+    # more and sooner (取关); live-room fans won through 发现页/同城/搜索 stay. Measured on the demo
+    # (`dualwheel demo`, 60k orders, complete 30-day windows of fct_fan_cohort): paid fans buy
+    # within 30 days 21.6 % vs discovery 47.4 %, ¥70 vs ¥177 GMV per fan, unfollow 27.4 % vs 9.3 %.
+    fan_loyalty_by_source: tuple[float, ...] = (1.0, 1.0, 1.02, 1.02, 0.95, 0.78, 0.95)
+    p_unfollow_by_source: tuple[float, ...] = (0.20, 0.18, 0.16, 0.18, 0.24, 0.42, 0.22)
+    unfollow_mean_days_by_source: tuple[float, ...] = (50.0, 55.0, 60.0, 55.0, 40.0, 18.0, 50.0)
     p_fan_stays_at_account: float = 0.92
     p_nonfan_stays_at_account: float = 0.5
     p_fan_buys_via_follow: float = 0.93
@@ -186,6 +201,14 @@ class Knobs:
     offline_traffic_factor: float = 0.3  # public traffic of an account on a day it is not live
     nonbuyer_follow_ratio: float = 0.8   # follows by viewers who never buy, per buyer follow
     p_unfollow_nonbuyer: float = 0.3
+    # Share of buyers following with an order who do it right after paying (新客转粉: the fan
+    # start comes after a purchase) rather than just before it.
+    p_follow_after_order: float = 0.6
+    # Follow campaigns (粉丝推广) buy follows from viewers who never buy: paid is this many times
+    # likelier among non-buyer follows than in the role's source mix, and those fans leave
+    # more often (p_unfollow_nonbuyer_paid).
+    nonbuyer_paid_boost: float = 2.5
+    p_unfollow_nonbuyer_paid: float = 0.55
     p_unpaid_cancel: float = 0.015       # orders cancelled before payment (no paid_at)
     # Later status of a paid order: stays paid, shipped, completed, refunded, cancelled.
     status_mix: tuple[float, ...] = (0.38, 0.08, 0.44, 0.08, 0.02)
@@ -450,6 +473,8 @@ class _Buyers:
     fan0: np.ndarray        # follows at (or before) T0
     fan_since: np.ndarray
     unfollow: np.ndarray    # continuous day of unfollowing, inf = never
+    fan_src: np.ndarray     # source of the (T0 or earlier) follow: T0's, or a public one for
+                            # buyers who followed before buying (their T0 comes via follow)
 
 
 @dataclass
@@ -476,16 +501,22 @@ def _arrivals(rng, n: int, matrix: _Matrix, cal: _Calendar, knobs: Knobs) -> _Bu
     source = _categorical(rng, mixes, role + 4 * spiky, n)
     fan0 = rng.random(n) < np.array(knobs.p_follow_at_t0)[source]
     fan_since = np.where(source == FOLLOW, t0 - rng.uniform(1, 30, n), t0)
-    unfollow = _unfollow_times(rng, fan_since, knobs.p_unfollow, knobs)
+    # A buyer who followed before buying was won by some public source of the account's role.
+    pre_src = _categorical(rng, _T0_MIX[:, 1:], role, n) + 1
+    fan_src = np.where(source == FOLLOW, pre_src, source).astype(np.int8)
+    unfollow = _unfollow_times(rng, fan_since, np.array(knobs.p_unfollow_by_source)[fan_src], knobs,
+                               np.array(knobs.unfollow_mean_days_by_source)[fan_src])
     unfollow[~fan0] = np.inf
-    return _Buyers(t0, account, matrix.brand[account], source, fan0, fan_since, unfollow)
+    return _Buyers(t0, account, matrix.brand[account], source, fan0, fan_since, unfollow, fan_src)
 
 
-def _unfollow_times(rng, since: np.ndarray, p: float, knobs: Knobs) -> np.ndarray:
+def _unfollow_times(rng, since: np.ndarray, p, knobs: Knobs, mean_days=None) -> np.ndarray:
+    """p and mean_days: a scalar or one value per fan (by acquisition source)."""
     n = since.size
+    mean = knobs.unfollow_mean_days if mean_days is None else mean_days
     # >= 2 days: placing an event in its day's live session moves it by up to ~1.3 days, and an
     # unfollow must not precede its follow.
-    delay = 2.0 + rng.exponential(knobs.unfollow_mean_days, n)
+    delay = 2.0 + rng.exponential(1.0, n) * mean
     return np.where(rng.random(n) < p, since + delay, np.inf)
 
 
@@ -493,20 +524,23 @@ def _chains(rng, b: _Buyers, horizon: float, knobs: Knobs) -> _Chain:
     n = b.t0.size
     parts = [(np.arange(n), b.t0, np.zeros(n, np.int16), b.fan0, np.zeros(n, bool))]
     idx, t, fan, unf = np.arange(n), b.t0.copy(), b.fan0.copy(), b.unfollow.copy()
+    # A fan's chance to come back depends on how the fan was won (fan_loyalty_by_source).
+    q_fan = knobs.q_fan * np.array(knobs.fan_loyalty_by_source)[b.fan_src]
     step = 0
     while idx.size:
         step += 1
         fan_now = fan & (t < unf)
         mean_gap = np.where(fan_now, knobs.gap_fan_days, knobs.gap_nonfan_days)
         t_next = t + knobs.min_gap_days + rng.gamma(knobs.gap_shape, mean_gap / knobs.gap_shape)
-        keep = (rng.random(idx.size) < np.where(fan_now, knobs.q_fan, knobs.q_nonfan)) \
+        keep = (rng.random(idx.size) < np.where(fan_now, q_fan, knobs.q_nonfan)) \
             & (t_next < horizon)
-        idx, t, fan, unf = idx[keep], t_next[keep], fan[keep], unf[keep]
+        idx, t, fan, unf, q_fan = idx[keep], t_next[keep], fan[keep], unf[keep], q_fan[keep]
         fan_at = fan & (t < unf)
         conv = ~fan & (rng.random(idx.size) < knobs.p_convert_at_repeat)
         if conv.any():
             new_unf = _unfollow_times(rng, t[conv], knobs.p_unfollow, knobs)
             unf[conv] = new_unf
+            q_fan[conv] = knobs.q_fan
             b.unfollow[idx[conv]] = new_unf
             b.fan_since[idx[conv]] = t[conv]
             fan = fan | conv
@@ -726,23 +760,26 @@ def _simulate_follows(rng, b: _Buyers, ch: _Chain, orders: _Orders, matrix: _Mat
         sessions.append(np.asarray(session, np.int64))
         times.append(np.asarray(ts, np.int64))
 
-    def just_before(i):
-        """A follow a few minutes before the order, inside the order's session if any."""
-        ts = paid[i] - rng.integers(30, 600, i.size)
+    def around(i):
+        """A follow a few minutes before the order or (p_follow_after_order) after paying,
+        inside the order's session if any."""
+        after = rng.random(i.size) < knobs.p_follow_after_order
+        ts = paid[i] + np.where(after, 1, -1) * rng.integers(30, 600, i.size)
         s = o_sess[i]
         floor = np.where(s >= 0, sess.start[np.maximum(s, 0)], 0)
-        return np.maximum(ts, floor)
+        ceil = np.where(s >= 0, sess.place_end[np.maximum(s, 0)], days * _DAY - 1)
+        return np.minimum(np.maximum(ts, floor), np.maximum(ceil, paid[i]))
 
     # Buyers who follow with their (in-run) first order, or when coming back.
     t0_follow = np.nonzero(((ch.step == 0) & ch.fan_at & (o_src != FOLLOW)) | ch.converted)[0]
     add(ch.buyer[t0_follow], o_acc[t0_follow], 0, o_src[t0_follow], o_sess[t0_follow],
-        just_before(t0_follow))
+        around(t0_follow))
     # Buyers who followed before their first purchase (first order via the follow page).
     pre = np.nonzero((b.source == FOLLOW) & (b.fan_since >= 0) & (b.fan_since < days))[0]
     has_orders = np.bincount(ch.buyer, minlength=b.t0.size) > 0   # cheaper than np.unique
     pre = pre[has_orders[pre]]
     pre_day = np.floor(b.fan_since[pre]).astype(np.int64)
-    pre_src = _categorical(rng, _T0_MIX[:, 1:], matrix.role[b.account[pre]], pre.size) + 1
+    pre_src = b.fan_src[pre]
     s, ts = _place(rng, b.account[pre].astype(np.int64), pre_day, rng.random(pre.size) < 0.8,
                    sess, days)
     add(pre, b.account[pre], 0, pre_src, s, ts)
@@ -765,11 +802,14 @@ def _simulate_follows(rng, b: _Buyers, ch: _Chain, orders: _Orders, matrix: _Mat
         if sel.size:
             p = matrix.weight * cal.activity[d - cal.first]
             nb_acc[sel] = _categorical(rng, p, None, sel.size)
-    nb_src = _categorical(rng, _T0_MIX[:, 1:], matrix.role[nb_acc], n_nb) + 1
+    nb_mix = _T0_MIX[:, 1:].copy()
+    nb_mix[:, PAID - 1] *= knobs.nonbuyer_paid_boost
+    nb_src = _categorical(rng, nb_mix, matrix.role[nb_acc], n_nb) + 1
     s, ts = _place(rng, nb_acc, nb_day, rng.random(n_nb) < 0.85, sess, days)
     nb_user = int(b.t0.size) + np.arange(n_nb)
     add(nb_user, nb_acc, 0, nb_src, s, ts)
-    unf_t = _unfollow_times(rng, ts / _DAY, knobs.p_unfollow_nonbuyer, knobs)
+    unf_t = _unfollow_times(rng, ts / _DAY, np.where(nb_src == PAID, knobs.p_unfollow_nonbuyer_paid,
+                                                     knobs.p_unfollow_nonbuyer), knobs)
     gone = np.nonzero(unf_t < days)[0]
     add(nb_user[gone], nb_acc[gone], 1, np.full(gone.size, -1), np.full(gone.size, -1),
         (unf_t[gone] * _DAY).astype(np.int64))

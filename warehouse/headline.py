@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.report import account_leaderboard, headline_figures, table_names
+from warehouse.report import account_leaderboard, fan_value_figures, headline_figures, table_names
 
 
 @dataclass(frozen=True)
@@ -29,20 +29,42 @@ class Headline:
     rows_read: int
     rows_rejected: int
     reject_share: float | None
+    fan_value: dict | None = None  # None for a warehouse published before contract v2
 
 
 def read_headline(warehouse: Path, *, top: int = 5) -> Headline:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        h = headline_figures(con, table_names(con))
+        tables = table_names(con)
+        h = headline_figures(con, tables)
         accounts = account_leaderboard(con)[:top]
+        fans = fan_value_figures(con, tables)
     return Headline(h["first_date"], h["last_date"], float(h["gmv"]), float(h["net_gmv"]), h["orders"],
                     h["private_share"], h["paid_share"], h["new_buyers"], h["returning_buyers"],
                     h["cohort_month"], h["repurchase_rate_30d"], accounts,
-                    h["rows_read"] or 0, h["rows_rejected"] or 0, h["reject_share"])
+                    h["rows_read"] or 0, h["rows_rejected"] or 0, h["reject_share"], fans)
 
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _money(value) -> str:
+    return "n/a" if value is None else f"¥{value:,.0f}"
+
+
+def format_fan_value(f: dict | None) -> str:
+    """One line: all fans vs paid-promotion fans over follow months with a complete 30-day window."""
+    if f is None:
+        return "n/a (no fct_fan_cohort in this warehouse)"
+    if not f["complete_fans"]:
+        return f"{f['new_fans']:,} fans, no follow month with a complete 30-day window yet"
+    line = (f"{f['complete_fans']:,} fans: 30-day buy {_pct(f['purchase_rate_30d'])}, "
+            f"{_money(f['gmv_per_fan_30d'])}/fan, unfollow {_pct(f['unfollow_rate_30d'])}")
+    paid = f["paid"]
+    if paid:
+        line += (f"; paid fans {_pct(paid['purchase_rate_30d'])}, {_money(paid['gmv_per_fan_30d'])}/fan, "
+                 f"unfollow {_pct(paid['unfollow_rate_30d'])}")
+    return line
 
 
 def format_headline(h: Headline) -> str:
@@ -54,6 +76,7 @@ def format_headline(h: Headline) -> str:
         f"  buyers (买家, account-days)  new {h.new_buyers:,} / returning {h.returning_buyers:,}",
         f"  T30 repurchase (30天复购率)  {_pct(h.latest_complete_cohort_t30)} for cohort {h.latest_complete_cohort} "
         "(latest cohort with a complete 30-day window)",
+        f"  fan value (粉丝价值)         {format_fan_value(h.fan_value)}",
         f"  data quality               {h.rows_read:,} rows read, {h.rows_rejected:,} rejected ({_pct(h.reject_share)})",
         "  top matrix accounts (账号矩阵) by GMV:",
     ]

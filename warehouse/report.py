@@ -26,7 +26,8 @@ import duckdb
 
 __all__ = ["ReportSummary", "build_report", "main"]
 
-CHARTS = ("dual-wheel", "cohort-heatmap", "retention-triangle", "account-scatter", "live-sessions")
+CHARTS = ("dual-wheel", "cohort-heatmap", "retention-triangle", "account-scatter", "live-sessions",
+          "fan-sources", "organic-share")
 
 DASH = "–"  # what a NULL ratio shows as
 
@@ -46,6 +47,16 @@ ROLES = (
     ("(unmapped)", "未映射 (unmapped)", "#9ca3af"),
 )
 DOMAINS = (("private", "私域 private (关注页)"), ("public", "公域 public"))
+# Acquisition sources of fans (fct_fan_cohort), in the contract's order; paid hatched in charts.
+FAN_SOURCES = (
+    ("follow", "关注页 follow", "#2563eb"),
+    ("discovery", "发现页 discovery", "#f59e0b"),
+    ("nearby", "同城 nearby", "#16a34a"),
+    ("search", "搜索 search", "#0ea5e9"),
+    ("short_video", "短视频 short video", "#ec4899"),
+    ("paid", "付费推广 paid", "#a855f7"),
+    ("other", "其他 other", "#9ca3af"),
+)
 # Sequential scale (light to dark teal-blue) for heatmaps; readable in greyscale print too.
 SCALE = ("#f0f9ff", "#bae6fd", "#38bdf8", "#0284c7", "#075985", "#0c2d48")
 
@@ -202,6 +213,77 @@ def account_leaderboard(con) -> list[dict]:
             "refund_rate": _ratio(refund, gmv), "private_share": _ratio(private, gmv),
             "net_follows": int(follows or 0), "live_sessions": int(sessions or 0),
         })
+    return out
+
+
+def _columns(con, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {r[0] for r in con.execute("select column_name from duckdb_columns() where schema_name = ? and table_name = ?",
+                                      [schema, name]).fetchall()}
+
+
+def _fan_cohorts(con, tables: set[str]) -> list[tuple]:
+    """(follow_month, acquisition_source, new_fans, fans_bought_before, fans_buying_30d, fan_gmv_30d,
+    fan_gmv_30d_private, unfollowed_30d, window_30d_complete), all brands together. Empty for a
+    warehouse published before contract v2 (no fct_fan_cohort)."""
+    if "marts.fct_fan_cohort" not in tables:
+        return []
+    return con.sql("""
+        select follow_month, acquisition_source, sum(new_fans), sum(fans_bought_before), sum(fans_buying_30d),
+               sum(fan_gmv_30d), sum(fan_gmv_30d_private), sum(unfollowed_30d), bool_and(window_30d_complete)
+        from marts.fct_fan_cohort group by all order by follow_month, acquisition_source""").fetchall()
+
+
+def fan_value_by_source(fan_rows: list[tuple]) -> list[dict]:
+    """Per acquisition source over the follow months whose 30-day window is complete (an open
+    window would understate the later months): ratios recomputed from the summed counts."""
+    acc: dict[str, list] = {}
+    for _, src, fans, before, buying, gmv, private, unfollowed, complete in fan_rows:
+        if not complete:
+            continue
+        a = acc.setdefault(src, [0, 0, 0, Decimal(0), Decimal(0), 0])
+        for i, v in enumerate((fans, before, buying, gmv, private, unfollowed)):
+            a[i] += v or 0
+    order = [k for k, _, _ in FAN_SOURCES]
+    out = []
+    for src in sorted(acc, key=lambda k: (order.index(k) if k in order else len(order), k)):
+        fans, before, buying, gmv, private, unfollowed = acc[src]
+        out.append({"source": src, "new_fans": int(fans), "bought_before_share": _ratio(before, fans),
+                    "purchase_rate_30d": _ratio(buying, fans), "gmv_per_fan_30d": _ratio(gmv, fans),
+                    "unfollow_rate_30d": _ratio(unfollowed, fans), "private_share_30d": _ratio(private, gmv),
+                    "fan_gmv_30d": Decimal(gmv), "fans_buying_30d": int(buying), "unfollowed_30d": int(unfollowed)})
+    return out
+
+
+def fan_value_figures(con, tables: set[str]) -> dict[str, object] | None:
+    """The headline's fan-value line: all fans vs paid fans over complete 30-day windows."""
+    rows = _fan_cohorts(con, tables)
+    if not rows:
+        return None
+    by_source = fan_value_by_source(rows)
+    fans = sum(r["new_fans"] for r in by_source)
+    total = {"new_fans": sum(int(r[2]) for r in rows), "complete_fans": fans,
+             "purchase_rate_30d": _ratio(sum(r["fans_buying_30d"] for r in by_source), fans),
+             "gmv_per_fan_30d": _ratio(sum(r["fan_gmv_30d"] for r in by_source), fans),
+             "unfollow_rate_30d": _ratio(sum(r["unfollowed_30d"] for r in by_source), fans),
+             "paid": next((r for r in by_source if r["source"] == "paid"), None)}
+    return total
+
+
+def _organic_trend(con, tables: set[str], top: int = 4) -> list[dict]:
+    """Per account (the `top` by live viewers): daily viewers, paid viewers and paid follows."""
+    matrix = "marts.fct_account_matrix_daily"
+    if matrix not in tables or not {"viewers_paid", "new_follows_paid"} <= _columns(con, matrix):
+        return []
+    accounts = con.execute(f"""
+        select account_id, coalesce(any_value(account_name), account_id), any_value(brand)
+        from {matrix} group by account_id having sum(viewers) > 0
+        order by sum(viewers) desc, account_id limit ?""", [top]).fetchall()
+    out = []
+    for aid, name, brand in accounts:
+        days = con.execute(f"""select activity_date, viewers, viewers_paid, new_follows_paid from {matrix}
+                               where account_id = ? order by activity_date""", [aid]).fetchall()
+        out.append({"account_id": aid, "account_name": name, "brand": brand, "days": days})
     return out
 
 
@@ -609,6 +691,130 @@ def chart_live_sessions(sessions: list[dict]) -> tuple[str, int]:
     return _svg("live-sessions", title, desc, W, H, body, marks), marks
 
 
+def chart_fan_sources(fan_rows: list[tuple]) -> tuple[str, int]:
+    title = "粉丝来源 Fans won per month by acquisition source (the source of each fan's first follow)"
+    if not fan_rows:
+        return _empty("fan-sources", title, "No fans yet 暂无粉丝数据 (or a warehouse without fct_fan_cohort)"), 0
+    months = sorted({r[0] for r in fan_rows})
+    fans = {(r[0], r[1]): int(r[2]) for r in fan_rows}
+    complete = {m: all(r[8] for r in fan_rows if r[0] == m) for m in months}
+    totals = {m: sum(v for (mm, _), v in fans.items() if mm == m) for m in months}
+    known = {k for k, _, _ in FAN_SOURCES}
+    sources = list(FAN_SOURCES) + [(k, k, "#64748b") for k in sorted({r[1] for r in fan_rows} - known)]
+    W, H, L, R, T, B = 1100, 340, 70, 20, 44, 40
+    pw, ph = W - L - R, H - T - B
+    ticks, top = _nice_ticks(max(totals.values()))
+    bw = pw / len(months)
+    y = lambda v: T + ph - ph * float(v) / top  # noqa: E731
+    body, marks = [], 0
+    for t in ticks:
+        body.append(f'<line x1="{L}" x2="{L + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" class="grid"/>'
+                    f'<text x="{L - 8}" y="{y(t) + 4:.1f}" text-anchor="end" class="tick">{esc(_short_num(t))}</text>')
+    for i, m in enumerate(months):
+        x = L + i * bw + bw * 0.15
+        base, parts = 0, []
+        for key, label, color in sources:
+            v = fans.get((m, key), 0)
+            if v <= 0:
+                continue
+            fill = "url(#fs-hatch)" if key == "paid" else color
+            parts.append(f'<rect class="mark" x="{x:.1f}" y="{y(base + v):.1f}" width="{bw * 0.7:.1f}" '
+                         f'height="{max(y(base) - y(base + v), 0.3):.1f}" fill="{fill}"/>')
+            marks += 1
+            base += v
+        mix = " · ".join(f"{label} {fans[(m, k)]:,}" for k, label, _ in sources if fans.get((m, k)))
+        tip = f"{m:%Y-%m}: {totals[m]:,} new fans 新增粉丝 · {mix}" + ("" if complete[m] else " · 30-day window open 窗口未满")
+        body.append(f'<g data-month="{m:%Y-%m}"><title>{esc(tip)}</title>{"".join(parts)}</g>'
+                    f'<text x="{L + i * bw + bw / 2:.1f}" y="{T + ph + 18}" text-anchor="middle" class="tick">{m:%Y-%m}'
+                    f'{"" if complete[m] else "*"}</text>')
+    body.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>'
+                f'<text x="8" y="{T - 10}" class="axis-title">新增粉丝 new fans</text>')
+    present = {r[1] for r in fan_rows}
+    body += _legend([("url(#fs-hatch)" if k == "paid" else c, label) for k, label, c in sources if k in present], 160, 16, gap=14)
+    defs = _hatch("fs-hatch", "#6b21a8", "#a855f7")
+    desc = "Stacked monthly count of fan starts (a user's first follow of the brand) by the traffic source of that follow."
+    return _svg("fan-sources", title, desc, W, H, body, marks, defs), marks
+
+
+def chart_organic_share(trend: list[dict]) -> tuple[str, int]:
+    title = "自然流量占比 Natural-traffic share of live viewers (7-day) beside paid follows (付费涨粉), per account"
+    if not trend:
+        return _empty("organic-share", title, "No live viewers 暂无直播观看数据 (or a warehouse without the v2 columns)"), 0
+    first = min(a["days"][0][0] for a in trend)
+    last = max(a["days"][-1][0] for a in trend)
+    n_days = (last - first).days + 1
+    W, PH, GAP, L, R, T = 1100, 120, 34, 70, 64, 56
+    pw = W - L - R
+    H = T + len(trend) * (PH + GAP) + 14
+    bw = pw / n_days
+    body, marks = [], 0
+    for p, a in enumerate(trend):
+        top_y = T + p * (PH + GAP)
+        by_day = {d: (int(v or 0), int(vp or 0), int(nf or 0)) for d, v, vp, nf in a["days"]}
+        follows_top = max([v[2] for v in by_day.values()] + [1])
+        body.append(f'<text x="{L}" y="{top_y - 8}" class="axis-title">{esc(_truncate(str(a["account_name"]), 30))} '
+                    f'<tspan class="muted">{esc(a["account_id"])} · {esc(a["brand"])}</tspan></text>'
+                    f'<line x1="{L}" x2="{L + pw}" y1="{top_y + PH}" y2="{top_y + PH}" class="axis"/>'
+                    f'<text x="{L - 8}" y="{top_y + 10}" text-anchor="end" class="tick">{follows_top:,}</text>'
+                    f'<text x="{L - 8}" y="{top_y + PH}" text-anchor="end" class="tick">0</text>')
+        for s_ in (0.0, 0.5, 1.0):
+            yy = top_y + PH - PH * s_
+            body.append(f'<line x1="{L}" x2="{L + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>'
+                        f'<text x="{L + pw + 8}" y="{yy + 4:.1f}" class="tick share">{s_:.0%}</text>')
+        window: list[tuple[int, int]] = []
+        pts = []
+        for i in range(n_days):
+            d = first + timedelta(days=i)
+            v, vp, nf = by_day.get(d, (0, 0, 0))
+            x = L + i * bw
+            if nf > 0:
+                h = PH * nf / follows_top
+                body.append(f'<rect class="mark" x="{x:.1f}" y="{top_y + PH - h:.1f}" width="{max(bw * 0.8, 0.6):.1f}" '
+                            f'height="{h:.1f}" fill="url(#os-hatch)"><title>{d} · 付费涨粉 paid follows {nf:,}</title></rect>')
+                marks += 1
+            # One day's share swings with one session's promotion; the 7-day share is the trend.
+            window = (window + [(v, vp)])[-7:]
+            viewers = sum(w[0] for w in window)
+            if viewers > 0:
+                pts.append((x + bw / 2, top_y + PH - PH * (viewers - sum(w[1] for w in window)) / viewers))
+        if pts:
+            path = "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+            share = _ratio(sum(v[0] - v[1] for v in by_day.values()), sum(v[0] for v in by_day.values()))
+            body.append(f'<path class="mark share-line" d="{path}" fill="none" stroke="#15803d" stroke-width="2" '
+                        f'stroke-linejoin="round"><title>{esc(a["account_id"])} natural-traffic share over the period '
+                        f'{fmt_pct(share)}</title></path>')
+            marks += 1
+    bottom = T + (len(trend) - 1) * (PH + GAP) + PH
+    for i in range(n_days):
+        d = first + timedelta(days=i)
+        if (n_days > 92 and d.day == 1) or (n_days <= 92 and d.weekday() == 0):
+            label = d.strftime("%Y-%m") if n_days > 92 else d.strftime("%m-%d")
+            body.append(f'<text x="{L + i * bw:.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{label}</text>')
+    body += _legend([("line:#15803d", "自然流量占比 natural share of viewers, 7-day (right axis)"),
+                     ("url(#os-hatch)", "付费涨粉 paid follows per day (left axis)")], 8, 16, gap=18)
+    defs = _hatch("os-hatch", "#6b21a8", "#e9d5ff")
+    desc = ("Per account with the most live viewers: the share of viewers not bought with promotion (7-day) and the "
+            "daily follows won through paid promotion; a paid push that makes fans lifts the natural share later.")
+    return _svg("organic-share", title, desc, W, H, body, marks, defs), marks
+
+
+def _fan_table(by_source: list[dict]) -> str:
+    labels = {k: label for k, label, _ in FAN_SOURCES}
+    rows = []
+    for r in by_source:
+        rows.append(
+            f'<tr data-source="{esc(r["source"])}"><td class="t">{esc(labels.get(r["source"], r["source"]))}</td>'
+            f'<td>{fmt_int(r["new_fans"])}</td><td>{fmt_pct(r["bought_before_share"])}</td>'
+            f'<td>{fmt_pct(r["purchase_rate_30d"])}</td><td>{fmt_money(r["gmv_per_fan_30d"])}</td>'
+            f'<td>{fmt_pct(r["unfollow_rate_30d"])}</td><td>{fmt_pct(r["private_share_30d"])}</td></tr>')
+    if not rows:
+        rows.append('<tr><td class="t muted" colspan="7">no follow month with a complete 30-day window yet 暂无完整窗口</td></tr>')
+    head = ("<tr><th class=t>涨粉渠道 Acquisition source</th><th>新增粉丝 New fans</th><th>新客转粉 Bought before</th>"
+            "<th>30天购买率 30-day purchase rate</th><th>30天人均GMV GMV per fan</th><th>30天取关率 Unfollow rate</th>"
+            "<th>关注页占比 Follow-page share of fan GMV</th></tr>")
+    return f'<div class="scroll"><table id="fan-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
 # --------------------------------------------------------------------------------------- page
 
 CSS = """
@@ -793,6 +999,8 @@ def build_report(warehouse: Path, out: Path) -> ReportSummary:
         sizes, active = _retention(con)
         accounts = account_leaderboard(con)
         sessions = _sessions(con)
+        fan_rows = _fan_cohorts(con, tables)
+        trend = _organic_trend(con, tables)
 
     charts = {
         "dual-wheel": chart_dual_wheel(daily),
@@ -800,6 +1008,8 @@ def build_report(warehouse: Path, out: Path) -> ReportSummary:
         "retention-triangle": chart_retention(sizes, active, h["horizon"]),
         "account-scatter": chart_account_scatter(accounts),
         "live-sessions": chart_live_sessions(sessions),
+        "fan-sources": chart_fan_sources(fan_rows),
+        "organic-share": chart_organic_share(trend),
     }
     svg = {k: v[0] for k, v in charts.items()}
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -833,6 +1043,17 @@ Hatched cells with * are windows that had not closed by the data horizon {esc(h[
 The last column multiplies the factors back as a check.</p>
 {svg['live-sessions']}
 {_session_table(sessions)}</section>
+<section id="fan-value"><h2>粉丝价值 Fan value <small>which traffic brings fans that buy again (fct_fan_cohort)</small></h2>
+<p class="note">A fan start is a user's first follow of any account of the brand; its traffic source is the acquisition
+source. The table covers follow months whose 30-day window closed by the horizon {esc(h['horizon'] or DASH)} (* in the
+chart = still open); rates are recomputed from the summed counts, all brands together.</p>
+{svg['fan-sources']}
+{_fan_table(fan_value_by_source(fan_rows))}
+<h2 style="margin-top:18px">自然流量占比 Natural-traffic share <small>per account: paid pushes and the organic viewers they leave behind</small></h2>
+<p class="note">自然流量占比 = live viewers not bought with promotion ÷ all live viewers (7-day); bars = follows won through
+paid promotion (付费涨粉). A brand whose paid push turns buyers into fans sees the natural share climb afterwards
+(one brand went from 14% to 36% in ten days).</p>
+{svg['organic-share']}</section>
 <footer>dualwheel · figures from marts.* and audit.* of the published warehouse · ratios are NULL (–) where the denominator is 0</footer>
 </main><script>{SCRIPT}</script></body></html>
 """

@@ -45,7 +45,7 @@
         'int_affected_activity_dates', 'int_affected_live_sessions',
         'int_orders_counted', 'int_cohort_orders', 'int_affected_cohort_buyers', 'int_cohort_buyers',
         'fct_cohort_retention_monthly', 'fct_gmv_by_source_daily', 'fct_dual_wheel_daily',
-        'fct_account_matrix_daily', 'fct_live_session'
+        'fct_account_matrix_daily', 'fct_live_session', 'int_fan_starts', 'int_fan_values'
     ]) }}
 {% endmacro %}
 

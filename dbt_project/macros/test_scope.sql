@@ -56,6 +56,12 @@
         'intermediate.int_brand_first_follows':
             "exists (select 1 from {int_changed_follow_versions} as affected_keys"
             ~ " where affected_keys.brand = {this}.brand and affected_keys.user_id = {this}.user_id)",
+        'intermediate.int_fan_starts':
+            "exists (select 1 from {int_changed_follow_versions} as affected_keys"
+            ~ " where affected_keys.brand = {this}.brand and affected_keys.user_id = {this}.user_id)",
+        'intermediate.int_fan_values':
+            "exists (select 1 from {int_affected_cohort_buyers} as affected_keys"
+            ~ " where affected_keys.brand = {this}.brand and affected_keys.buyer_id = {this}.user_id)",
         'marts.fct_gmv_by_source_daily':
             "order_date in (select order_date from {int_affected_order_dates})",
         'marts.fct_dual_wheel_daily':

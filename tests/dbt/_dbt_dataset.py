@@ -123,6 +123,8 @@ ORDERS = [
     # --- Unmapped accounts (U9, U7): one brand "(unmapped)".
     _order("O30", "u1", "U9", None, "short_video", "88.00", "2026-06-16 11:00:00", row=7),
     _order("O31", "u14", "U7", "L4", "follow", "40.00", "2026-06-18 10:30:00", row=2),
+    # Paid at the very second u22 became a fan (F15): bought before, not in the 30-day window.
+    _order("O42", "u22", "A1", None, "nearby", "10.00", "2026-06-12 10:00:00"),
 ]
 
 # (event_id, user_id, account_id, action, traffic_source, live_session_id, occurred_at, file, landing, row)
@@ -151,6 +153,19 @@ FOLLOWS = [
     # An account-day with follows only.
     _follow("F9", "u20", "A3", "follow", "2026-06-20 08:00:00"),
     _follow("F10", "u21", "A3", "unfollow", "2026-06-21 08:00:00"),  # unfollow-only day
+    # --- Fan value (fct_fan_cohort) and 付费涨粉 (new_follows_paid).
+    # u1 becomes an Alpha fan through paid promotion after T0 (bought before) and buys O02 on
+    # the follow page 25 days later (in the 30-day window, private).
+    _follow("F12", "u1", "A2", "follow", "2026-04-10 12:00:00", source="paid"),
+    # u5 follows (F4) -> unfollows -> follows again (paid): the first start is kept, and it
+    # was unfollowed within 30 days.
+    _follow("F13", "u5", "A1", "unfollow", "2026-06-17 09:00:00"),
+    _follow("F14", "u5", "A1", "follow", "2026-06-18 09:00:00", source="paid"),
+    # Two follows of u22 at the same second: the smallest event_id (F15: A1, nearby) is the
+    # start; u22's unfollow of the other account (A2) is not an unfollow of the fan.
+    _follow("F16", "u22", "A2", "follow", "2026-06-12 10:00:00", source="paid", row=2),
+    _follow("F15", "u22", "A1", "follow", "2026-06-12 10:00:00", source="nearby", row=1),
+    _follow("F17", "u22", "A2", "unfollow", "2026-06-13 10:00:00"),
 ]
 
 

@@ -222,18 +222,22 @@ def build(accounts_raw, orders_raw, follows_raw, live_raw):
 
     # --- fct_account_matrix_daily --------------------------------------------------------
     days = defaultdict(lambda: dict(live_sessions=0, live_minutes=0.0, viewers=0, watch_minutes=0.0,
-                                    orders=[], new_follows=0, unfollows=0))
+                                    orders=[], new_follows=0, unfollows=0, viewers_paid=0,
+                                    new_follows_paid=0))
     for s in sessions.values():
         r = days[(s["started_at"].date(), s["account_id"])]
         r["live_sessions"] += 1
         r["live_minutes"] += s["duration_minutes"] or 0.0
         r["viewers"] += s["viewers"]
         r["watch_minutes"] += s["watch_minutes"]
+        r["viewers_paid"] += s["viewers_paid"]
     for o in counted:
         days[(o["order_date"], o["account_id"])]["orders"].append(o)
     for f in follows:
         r = days[(f["occurred_at"].date(), f["account_id"])]
         r["new_follows" if f["action"] == "follow" else "unfollows"] += 1
+        if f["action"] == "follow" and f["traffic_source"] == "paid":
+            r["new_follows_paid"] += 1
     brand_gmv = defaultdict(lambda: ZERO)
     for (day, acc), r in days.items():
         brand_gmv[(day, dim[(acc,)]["brand"])] += sum((o["gmv"] for o in r["orders"]), ZERO)
@@ -255,6 +259,44 @@ def build(accounts_raw, orders_raw, follows_raw, live_raw):
             gpm=_ratio(gmv * 1000, r["viewers"]), uv_value=_ratio(gmv, r["viewers"]),
             aov=_ratio(gmv, len(os_)), gmv_per_buyer=_ratio(gmv, buyers),
             refund_rate=_ratio(refund, gmv), brand_gmv_share=_ratio(gmv, brand_gmv[(day, a["brand"])]),
+            viewers_paid=r["viewers_paid"],
+            organic_viewer_share=_ratio(r["viewers"] - r["viewers_paid"], r["viewers"]),
+            new_follows_paid=r["new_follows_paid"],
         )
     marts["fct_account_matrix_daily"] = matrix
+
+    # --- fct_fan_cohort ------------------------------------------------------------------
+    # Fan start per (brand, user): the earliest follow, ties to the smallest event_id.
+    starts = {}
+    for f in sorted(follows, key=lambda f: (f["occurred_at"], f["event_id"])):
+        if f["action"] == "follow":
+            starts.setdefault((brand_of(f["account_id"]), f["user_id"]), f)
+    fan = defaultdict(lambda: dict(new_fans=0, fans_bought_before=0, fans_buying_30d=0, fan_orders_30d=0,
+                                   fan_gmv_30d=ZERO, fan_gmv_30d_private=ZERO, fan_gmv_90d=ZERO,
+                                   unfollowed_30d=0))
+    for (brand, user), f in starts.items():
+        start = f["occurred_at"]
+        key = (brand, start.date().replace(day=1), f["traffic_source"] or "other")
+        row = fan[key]
+        row["new_fans"] += 1
+        mine = [o for o in counted if o["brand"] == brand and o["buyer_id"] == user]
+        if any(o["paid_at"] <= start for o in mine):
+            row["fans_bought_before"] += 1
+        in30 = [o for o in mine if start < o["paid_at"] <= start + 30 * DAY]
+        row["fans_buying_30d"] += bool(in30)
+        row["fan_orders_30d"] += len(in30)
+        row["fan_gmv_30d"] += sum((o["gmv"] for o in in30), ZERO)
+        row["fan_gmv_30d_private"] += sum((o["gmv"] for o in in30 if o["traffic_source"] == "follow"), ZERO)
+        row["fan_gmv_90d"] += sum((o["gmv"] for o in mine if start < o["paid_at"] <= start + 90 * DAY), ZERO)
+        row["unfollowed_30d"] += any(
+            u["action"] == "unfollow" and u["user_id"] == user and u["account_id"] == f["account_id"]
+            and start < u["occurred_at"] <= start + 30 * DAY for u in follows)
+    for (brand, month, source), row in fan.items():
+        row["purchase_rate_30d"] = _ratio(row["fans_buying_30d"], row["new_fans"])
+        row["unfollow_rate_30d"] = _ratio(row["unfollowed_30d"], row["new_fans"])
+        row["gmv_per_fan_30d"] = _ratio(row["fan_gmv_30d"], row["new_fans"])
+        row["private_share_30d"] = _ratio(row["fan_gmv_30d_private"], row["fan_gmv_30d"])
+        row["window_30d_complete"] = last_day_of_month(month) + 30 * DAY <= horizon
+        row["window_90d_complete"] = last_day_of_month(month) + 90 * DAY <= horizon
+    marts["fct_fan_cohort"] = dict(fan)
     return marts

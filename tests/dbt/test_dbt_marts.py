@@ -38,6 +38,14 @@ CONTRACT = {
          ("repurchase_orders_30d", B), ("repurchase_gmv_30d", M), ("repurchase_gmv_30d_private", M),
          ("repurchase_rate_30d", DB), ("repurchase_rate_90d", DB), ("window_30d_complete", BO)],
     ),
+    "fct_fan_cohort": (
+        ["brand", "follow_month", "acquisition_source"],
+        [("brand", V), ("follow_month", D), ("acquisition_source", V), ("new_fans", B),
+         ("fans_bought_before", B), ("fans_buying_30d", B), ("fan_orders_30d", B), ("fan_gmv_30d", M),
+         ("fan_gmv_30d_private", M), ("fan_gmv_90d", M), ("unfollowed_30d", B),
+         ("purchase_rate_30d", DB), ("unfollow_rate_30d", DB), ("gmv_per_fan_30d", DB),
+         ("private_share_30d", DB), ("window_30d_complete", BO), ("window_90d_complete", BO)],
+    ),
     "fct_cohort_retention_monthly": (
         ["brand", "cohort_month", "months_since_first"],
         [("brand", V), ("cohort_month", D), ("months_since_first", B), ("active_buyers", B),
@@ -49,7 +57,8 @@ CONTRACT = {
          ("city", V), ("live_sessions", B), ("live_minutes", DB), ("viewers", B), ("watch_minutes", DB),
          ("orders", B), ("buyers", B), ("gmv", M), ("refund_amount", M), ("gmv_private", M),
          ("new_follows", B), ("unfollows", B), ("net_follows", B), ("gpm", DB), ("uv_value", DB),
-         ("aov", DB), ("gmv_per_buyer", DB), ("refund_rate", DB), ("brand_gmv_share", DB)],
+         ("aov", DB), ("gmv_per_buyer", DB), ("refund_rate", DB), ("brand_gmv_share", DB),
+         ("viewers_paid", B), ("organic_viewer_share", DB), ("new_follows_paid", B)],
     ),
     "fct_live_session": (
         ["live_session_id"],
@@ -206,3 +215,30 @@ def test_live_session_and_account_day_edge_cases(con):
         "select viewers, gpm, uv_value, aov from marts.fct_account_matrix_daily "
         "where account_id = 'A3' and activity_date = date '2026-06-16'")
     assert a3 == (0, None, None, 150.0)
+
+
+def test_fan_cohort_edge_cases(con):
+    rows = {(r[0], r[1], r[2]): r[3:] for r in con.sql(
+        "select brand, follow_month, acquisition_source, new_fans, fans_bought_before, fans_buying_30d, "
+        "fan_gmv_30d, fan_gmv_30d_private, unfollowed_30d from marts.fct_fan_cohort").fetchall()}
+    june = dt.date(2026, 6, 1)
+    # u1: a paid fan after T0 (bought before) whose O02 on the follow page falls in the window.
+    assert rows[("Alpha", dt.date(2026, 4, 1), "paid")] == (1, 1, 1, Decimal("80.00"), Decimal("80.00"), 0)
+    # u5: follow (F4, discovery) -> unfollow -> follow again (paid): the first start is kept.
+    assert rows[("Alpha", june, "discovery")] == (1, 1, 0, Decimal("0.00"), Decimal("0.00"), 1)
+    assert ("Alpha", june, "paid") not in rows
+    # u22: two follows at the same second -> F15 (nearby); O42 paid at that very second is
+    # "bought before", not in the window; the unfollow of the other account does not count.
+    assert rows[("Alpha", june, "nearby")] == (1, 1, 0, Decimal("0.00"), Decimal("0.00"), 0)
+    # Fans of unmapped accounts (U8) belong to the one brand (unmapped).
+    assert rows[("(unmapped)", june, "other")][:2] == (2, 1)
+    paid = dict(((r[0], r[1]), r[2]) for r in con.sql(
+        "select activity_date, account_id, new_follows_paid from marts.fct_account_matrix_daily "
+        "where new_follows_paid > 0").fetchall())
+    # F12, F14, F16 (F13 is an unfollow and does not count).
+    assert paid == {(dt.date(2026, 4, 10), "A2"): 1, (dt.date(2026, 6, 18), "A1"): 1,
+                    (dt.date(2026, 6, 12), "A2"): 1}
+    l1_day = one(con,
+        "select viewers, viewers_paid, organic_viewer_share from marts.fct_account_matrix_daily "
+        "where account_id = 'A1' and activity_date = date '2026-06-16'")
+    assert l1_day == (1100, 100, pytest.approx(1000 / 1100))

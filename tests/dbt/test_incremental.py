@@ -43,6 +43,9 @@ COMPARED = [
     "intermediate.int_follows_daily",
     "intermediate.int_brand_first_follows",
     "intermediate.int_accounts_seen",
+    "marts.fct_fan_cohort",
+    "intermediate.int_fan_starts",
+    "intermediate.int_fan_values",
 ]
 
 _o, _f, _l = dataset._order, dataset._follow, dataset._live
@@ -66,12 +69,18 @@ EXTRA_ORDERS = [
     # An order moving to another live session in a correction (L1 loses it, L5 gains it).
     _o("O12", "u7", "A2", "L5", "follow", "300.00", "2026-06-16 21:00:00", status="completed",
        updated_at="2026-06-20 13:00:00", landing="2026-06-20", row=2),
+    # A new order of a fan won in step 1 (u22, fan start 2026-06-12 via nearby): it lands in
+    # the fan's 30- and 90-day windows (follow page), although u22's T0 (O42) does not move.
+    _o("O41", "u22", "A1", None, "follow", "45.00", "2026-06-20 10:00:00", landing="2026-06-20", row=3),
 ]
 EXTRA_FOLLOWS = [
     # A new follow (u6 becomes an Alpha fan before T0 + 30 d).
     _f("F11", "u6", "A1", "follow", "2026-06-19 12:00:00", source="follow"),
     # A re-export of an old event on a later date with another time: the first copy still wins.
     _f("F4", "u5", "A3", "follow", "2026-06-19 20:15:00", landing="2026-06-19", row=2),
+    # A late follow event: u5's fan start (F4, 2026-06-16, discovery) moves to May and to
+    # short_video, so the June discovery group loses its fan and a May group appears.
+    _f("F18", "u5", "A2", "follow", "2026-05-28 10:00:00", source="short_video", landing="2026-06-19", row=3),
 ]
 EXTRA_LIVE = [
     # L5 grows in the next day's export: a session spanning two landing dates across a step.
@@ -234,6 +243,22 @@ def test_t0_moves_are_reflected(stepwise):
     assert snaps[1]["marts.fct_dual_wheel_daily"] != dual
     assert new_buyers[(dt.date(2026, 6, 9), "A2")] == 1    # u2's T0 is O04 after O03's cancellation
     assert (dt.date(2026, 5, 10), "A1") not in new_buyers  # O03 was that day's only order
+
+
+def test_fan_starts_and_windows_move(stepwise):
+    _, _, snaps = stepwise
+    def fans(snap):  # grain -> (new_fans, fans_bought_before, fans_buying_30d, fan_orders_30d, ...)
+        return {(r[0], r[1], r[2]): r[3:] for r in snap["marts.fct_fan_cohort"]}
+
+    may, june = dt.date(2026, 5, 1), dt.date(2026, 6, 1)
+    before, after = fans(snaps[1]), fans(snaps[2])
+    # u5's late earlier follow moves the start from June/discovery to May/short_video.
+    assert before[("Alpha", june, "discovery")][0] == 1
+    assert ("Alpha", june, "discovery") not in after
+    assert after[("Alpha", may, "short_video")][0] == 1
+    # u22's new order is in the 30-day window of a fan whose start did not move.
+    assert before[("Alpha", june, "nearby")][2:4] == (0, 0)  # fans_buying_30d, fan_orders_30d
+    assert after[("Alpha", june, "nearby")][2:4] == (1, 1)
 
 
 def test_no_change_build_is_a_no_op(stepwise, reference):

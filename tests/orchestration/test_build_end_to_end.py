@@ -35,17 +35,24 @@ CONTRACT_COLUMNS = {
     "fct_account_matrix_daily": ["activity_date", "account_id", "account_name", "brand", "role", "city", "live_sessions",
                                  "live_minutes", "viewers", "watch_minutes", "orders", "buyers", "gmv", "refund_amount",
                                  "gmv_private", "new_follows", "unfollows", "net_follows", "gpm", "uv_value", "aov",
-                                 "gmv_per_buyer", "refund_rate", "brand_gmv_share"],
+                                 "gmv_per_buyer", "refund_rate", "brand_gmv_share", "viewers_paid",
+                                 "organic_viewer_share", "new_follows_paid"],
     "fct_live_session": ["live_session_id", "account_id", "brand", "started_at", "ended_at", "duration_minutes",
                          "viewers", "viewers_private", "viewers_paid", "watch_minutes", "orders", "buyers", "gmv",
                          "gmv_private", "avg_watch_minutes", "orders_per_watch_hour", "aov", "gmv_per_buyer",
                          "uv_value", "gpm", "organic_viewer_share"],
     "dim_accounts": ["account_id", "account_name", "brand", "role", "city", "parent_account_id", "opened_on"],
+    "fct_fan_cohort": ["brand", "follow_month", "acquisition_source", "new_fans", "fans_bought_before",
+                       "fans_buying_30d", "fan_orders_30d", "fan_gmv_30d", "fan_gmv_30d_private", "fan_gmv_90d",
+                       "unfollowed_30d", "purchase_rate_30d", "unfollow_rate_30d", "gmv_per_fan_30d",
+                       "private_share_30d", "window_30d_complete", "window_90d_complete"],
 }
 MONEY = {"gmv", "refund_amount", "net_gmv", "gmv_private", "gmv_public", "gmv_public_paid", "gmv_public_organic",
-         "t0_gmv", "repurchase_gmv_30d", "repurchase_gmv_30d_private"}
+         "t0_gmv", "repurchase_gmv_30d", "repurchase_gmv_30d_private", "fan_gmv_30d", "fan_gmv_30d_private",
+         "fan_gmv_90d"}
 RATES = {"private_share", "organic_share", "repurchase_rate_30d", "repurchase_rate_90d", "refund_rate",
-         "brand_gmv_share", "organic_viewer_share"}
+         "brand_gmv_share", "organic_viewer_share", "purchase_rate_30d", "unfollow_rate_30d", "private_share_30d",
+         "gmv_per_fan_30d"}
 
 SALE_BRAND = "大促测试"
 

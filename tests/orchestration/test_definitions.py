@@ -17,7 +17,8 @@ from orchestration.definitions import defs as load_defs
 
 SNAPSHOT = Path(__file__).with_name("asset_specs.json")
 MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
-         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts"]
+         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts",
+         "fct_fan_cohort"]
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,8 @@ def _synthetic(seed: int, start: date, days: int, roster: list[tuple], buyers_pe
                 if rng.random() < 0.15:
                     eid += 1
                     follows.append((f"E{eid}", buyer, acc, "follow" if rng.random() < 0.85 else "unfollow",
-                                    paid_at + timedelta(days=rng.randrange(-3, 40))))
+                                    paid_at + timedelta(days=rng.randrange(-3, 40)),
+                                    SOURCES[eid % len(SOURCES)]))  # not from rng: the other draws stay put
     return orders, follows, traffic
 
 
@@ -164,13 +165,15 @@ create table marts.fct_live_session as
   from s left join so using (live_session_id) join marts.dim_accounts d using (account_id);
 create table marts.fct_account_matrix_daily as
   with live as (select cast(started_at as date) activity_date, account_id, count(*)::bigint live_sessions,
-                       coalesce(sum(duration_minutes), 0) live_minutes, sum(viewers)::bigint viewers, sum(watch_minutes) watch_minutes
+                       coalesce(sum(duration_minutes), 0) live_minutes, sum(viewers)::bigint viewers, sum(watch_minutes) watch_minutes,
+                       sum(viewers_paid)::bigint viewers_paid
                 from marts.fct_live_session group by 1, 2),
   ord as (select order_date activity_date, account_id, count(*)::bigint orders, count(distinct buyer_id)::bigint buyers,
                  sum(gmv) gmv, sum(refund_amount) refund_amount, coalesce(sum(gmv) filter (where domain = 'private'), 0) gmv_private
           from ob group by 1, 2),
   fol as (select cast(occurred_at as date) activity_date, account_id, count(*) filter (where action = 'follow')::bigint new_follows,
-                 count(*) filter (where action = 'unfollow')::bigint unfollows from f group by 1, 2),
+                 count(*) filter (where action = 'unfollow')::bigint unfollows,
+                 count(*) filter (where action = 'follow' and traffic_source = 'paid')::bigint new_follows_paid from f group by 1, 2),
   k as (select activity_date, account_id from live union select activity_date, account_id from ord
         union select activity_date, account_id from fol),
   m as (
@@ -179,14 +182,44 @@ create table marts.fct_account_matrix_daily as
            coalesce(live.viewers, 0) viewers, coalesce(live.watch_minutes, 0)::double watch_minutes,
            coalesce(ord.orders, 0) orders, coalesce(ord.buyers, 0) buyers, coalesce(ord.gmv, 0)::decimal(18,2) gmv,
            coalesce(ord.refund_amount, 0)::decimal(18,2) refund_amount, coalesce(ord.gmv_private, 0)::decimal(18,2) gmv_private,
-           coalesce(fol.new_follows, 0) new_follows, coalesce(fol.unfollows, 0) unfollows
+           coalesce(fol.new_follows, 0) new_follows, coalesce(fol.unfollows, 0) unfollows,
+           coalesce(live.viewers_paid, 0) viewers_paid, coalesce(fol.new_follows_paid, 0) new_follows_paid
     from k join marts.dim_accounts d using (account_id) left join live using (activity_date, account_id)
          left join ord using (activity_date, account_id) left join fol using (activity_date, account_id))
   select *, new_follows - unfollows net_follows, gmv::double * 1000 / nullif(viewers, 0) gpm, gmv::double / nullif(viewers, 0) uv_value,
          gmv::double / nullif(orders, 0) aov, gmv::double / nullif(buyers, 0) gmv_per_buyer,
          refund_amount::double / nullif(gmv, 0) refund_rate,
-         gmv::double / nullif(sum(gmv) over (partition by brand, activity_date), 0) brand_gmv_share
+         gmv::double / nullif(sum(gmv) over (partition by brand, activity_date), 0) brand_gmv_share,
+         (viewers - viewers_paid)::double / nullif(viewers, 0) organic_viewer_share
   from m;
+create table marts.fct_fan_cohort as
+  with fb as (select f.*, coalesce(a.brand, '(unmapped)') brand from f left join acc a using (account_id)),
+  starts as (select distinct on (brand, user_id) brand, user_id, account_id, occurred_at, traffic_source
+             from fb where action = 'follow' order by brand, user_id, occurred_at, event_id),
+  per_fan as (
+    select s.brand, date_trunc('month', s.occurred_at)::date follow_month, s.traffic_source acquisition_source,
+           count(o.order_id) filter (where o.paid_at <= s.occurred_at) > 0 bought_before,
+           count(o.order_id) filter (where o.paid_at > s.occurred_at and o.paid_at <= s.occurred_at + interval 30 day) n30,
+           coalesce(sum(o.gmv) filter (where o.paid_at > s.occurred_at and o.paid_at <= s.occurred_at + interval 30 day), 0) g30,
+           coalesce(sum(o.gmv) filter (where o.paid_at > s.occurred_at and o.paid_at <= s.occurred_at + interval 30 day
+                                         and o.domain = 'private'), 0) g30p,
+           coalesce(sum(o.gmv) filter (where o.paid_at > s.occurred_at), 0) g90,
+           exists (select 1 from fb u where u.user_id = s.user_id and u.account_id = s.account_id and u.action = 'unfollow'
+                   and u.occurred_at > s.occurred_at and u.occurred_at <= s.occurred_at + interval 30 day) unfollowed
+    from starts s left join ob o on o.brand = s.brand and o.buyer_id = s.user_id
+         and o.paid_at <= s.occurred_at + interval 90 day
+    group by s.brand, s.user_id, s.account_id, s.occurred_at, s.traffic_source)
+  select brand, follow_month, acquisition_source, count(*)::bigint new_fans,
+         count(*) filter (where bought_before)::bigint fans_bought_before,
+         count(*) filter (where n30 > 0)::bigint fans_buying_30d, sum(n30)::bigint fan_orders_30d,
+         sum(g30)::decimal(18,2) fan_gmv_30d, sum(g30p)::decimal(18,2) fan_gmv_30d_private, sum(g90)::decimal(18,2) fan_gmv_90d,
+         count(*) filter (where unfollowed)::bigint unfollowed_30d,
+         (count(*) filter (where n30 > 0))::double / count(*) purchase_rate_30d,
+         (count(*) filter (where unfollowed))::double / count(*) unfollow_rate_30d,
+         sum(g30)::double / count(*) gmv_per_fan_30d, sum(g30p)::double / nullif(sum(g30), 0) private_share_30d,
+         last_day(follow_month) + 30 <= (select max(order_date) from ob) window_30d_complete,
+         last_day(follow_month) + 90 <= (select max(order_date) from ob) window_90d_complete
+  from per_fan group by all;
 create table audit.ingested_files (path varchar primary key, export varchar not null, landing_date date,
   sha256 varchar not null, rows_read bigint not null, rows_accepted bigint not null,
   rows_rejected bigint not null, ingested_at timestamp not null);
@@ -202,7 +235,8 @@ def build_warehouse(path: Path, *, seed: int = 7, start: date = date(2026, 1, 5)
     o = pl.DataFrame(orders, schema=["order_id", "buyer_id", "account_id", "live_session_id", "traffic_source", "gmv",
                                      "refund_amount", "paid_at"], orient="row", schema_overrides={"gmv": pl.Decimal(18, 2),
                                                                                                 "refund_amount": pl.Decimal(18, 2)})
-    f = pl.DataFrame(follows, schema=["event_id", "user_id", "account_id", "action", "occurred_at"], orient="row")
+    f = pl.DataFrame(follows, schema=["event_id", "user_id", "account_id", "action", "occurred_at", "traffic_source"],
+                     orient="row")
     lt = pl.DataFrame(traffic, schema=["live_session_id", "account_id", "started_at", "ended_at", "traffic_source",
                                        "viewers", "watch_seconds"], orient="row")
     acc = pl.DataFrame([(*r, start - timedelta(days=30)) for r in roster], orient="row",
@@ -456,3 +490,53 @@ def test_empty_warehouse_renders_empty_states(tmp_path):
     assert summary.charts == () and summary.headline["gmv"] == 0 and summary.headline["private_share"] is None
     page = summary.path.read_text(encoding="utf-8")
     assert all(f'data-chart="{name}" data-marks="0"' in page for name in CHARTS)
+
+
+def test_fan_value_section_equals_the_marts(built):
+    """Fans by source and the per-source table are the sums of marts.fct_fan_cohort over the follow
+    months with a complete 30-day window, ratios recomputed from those sums."""
+    wh, summary, _ = built
+    page = summary.path.read_text(encoding="utf-8")
+    with duckdb.connect(str(wh), read_only=True) as con:
+        want = con.sql("""
+            select acquisition_source, sum(new_fans), sum(fans_buying_30d)::double / sum(new_fans),
+                   sum(fan_gmv_30d) / sum(new_fans), sum(unfollowed_30d)::double / sum(new_fans)
+            from marts.fct_fan_cohort where window_30d_complete group by 1""").fetchall()
+        months = con.sql("select count(distinct follow_month) from marts.fct_fan_cohort").fetchall()[0][0]
+    assert want, "the fixture must have complete follow months"
+    for source, fans, rate, gpf, unf in want:
+        row = re.search(r'<tr data-source="%s">.*?</tr>' % source, page).group(0)
+        assert f">{fans:,}<" in row and f">{rate * 100:.1f}%<" in row, (source, row)
+        assert f">¥{gpf:,.2f}<" in row and f">{unf * 100:.1f}%<" in row, (source, row)
+    assert page.count("<g data-month=") == months
+    assert summary.marks["organic-share"] > 0
+
+
+def test_fan_value_headline_line(built):
+    from warehouse.headline import format_headline, read_headline
+
+    wh, _, _ = built
+    h = read_headline(wh)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        fans, rate, paid_rate = con.sql("""
+            select sum(new_fans), sum(fans_buying_30d)::double / sum(new_fans),
+                   sum(fans_buying_30d) filter (where acquisition_source = 'paid')::double
+                   / sum(new_fans) filter (where acquisition_source = 'paid')
+            from marts.fct_fan_cohort where window_30d_complete""").fetchall()[0]
+    line = next(x for x in format_headline(h).splitlines() if "粉丝价值" in x)
+    assert f"{fans:,} fans: 30-day buy {rate:.1%}" in line, line
+    assert f"paid fans {paid_rate:.1%}" in line, line
+
+
+def test_warehouse_before_contract_v2_renders_without_fan_value(tmp_path):
+    """A warehouse published before fct_fan_cohort and the v2 matrix columns existed still renders."""
+    from warehouse.headline import format_headline, read_headline
+
+    wh = build_warehouse(tmp_path / "w.duckdb", days=20, roster=ROSTER[:3])
+    with duckdb.connect(str(wh)) as con:
+        con.execute("drop table marts.fct_fan_cohort")
+        con.execute("alter table marts.fct_account_matrix_daily drop column new_follows_paid")
+    summary = build_report(wh, tmp_path / "r.html")
+    page = summary.path.read_text(encoding="utf-8")
+    assert 'data-chart="fan-sources" data-marks="0"' in page and 'data-chart="organic-share" data-marks="0"' in page
+    assert "no fct_fan_cohort" in format_headline(read_headline(wh))

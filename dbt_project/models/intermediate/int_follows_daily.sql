@@ -4,10 +4,13 @@
   copy of a changed event). A partial run recomputes those dates from the events with a copy
   dated there, deduplicated over all their copies: an event's winning copy is one of its copies.
 #}
+{# on_schema_change: contract v2 appended new_follows_paid; a warehouse built before gets
+   the column(s) added (the changed code makes that run full-scope, so every row is rewritten)
+   instead of failing the run. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates')) }}"
 ) }}
 -- depends_on: {{ ref('int_refresh_scope') }}
@@ -40,7 +43,10 @@ daily as (
         cast(occurred_at as date) as activity_date,
         account_id,
         sum(case when action = 'follow' then 1 else 0 end) as new_follows,
-        sum(case when action = 'unfollow' then 1 else 0 end) as unfollows
+        sum(case when action = 'unfollow' then 1 else 0 end) as unfollows,
+        -- 付费涨粉 (contract §6): follows, not unfollows, whose traffic_source is paid.
+        sum(case when action = 'follow' and traffic_source = 'paid' then 1 else 0 end)
+            as new_follows_paid
 
     from follows
 
@@ -54,5 +60,6 @@ select
     activity_date,
     account_id,
     cast(new_follows as {{ dbt.type_bigint() }}) as new_follows,
-    cast(unfollows as {{ dbt.type_bigint() }}) as unfollows
+    cast(unfollows as {{ dbt.type_bigint() }}) as unfollows,
+    cast(new_follows_paid as {{ dbt.type_bigint() }}) as new_follows_paid
 from daily

@@ -5,10 +5,13 @@
   itself. Affected dates: int_affected_activity_dates. Names/brands come from dim_accounts,
   which only a roster change alters (a full scope).
 #}
+{# on_schema_change: contract v2 appended viewers_paid, organic_viewer_share and new_follows_paid; a warehouse built before gets
+   the column(s) added (the changed code makes that run full-scope, so every row is rewritten)
+   instead of failing the run. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ dw_delete_affected('activity_date', ref('int_affected_activity_dates'), 'activity_date') }}"
 ) }}
 -- depends_on: {{ ref('int_refresh_scope') }}
@@ -77,6 +80,7 @@ live_daily as (
         count(*) as live_sessions,
         sum(coalesce(duration_minutes, 0)) as live_minutes,
         sum(viewers) as viewers,
+        sum(viewers_paid) as viewers_paid,
         sum(watch_minutes) as watch_minutes
 
     from live_sessions
@@ -116,7 +120,9 @@ joined as (
         coalesce(orders_daily.refund_amount, 0) as refund_amount,
         coalesce(orders_daily.gmv_private, 0) as gmv_private,
         coalesce(follows_daily.new_follows, 0) as new_follows,
-        coalesce(follows_daily.unfollows, 0) as unfollows
+        coalesce(follows_daily.unfollows, 0) as unfollows,
+        coalesce(live_daily.viewers_paid, 0) as viewers_paid,
+        coalesce(follows_daily.new_follows_paid, 0) as new_follows_paid
 
     from account_days
 
@@ -171,5 +177,9 @@ select
     {{ dw_ratio('gmv', 'orders') }} as aov,
     {{ dw_ratio('gmv', 'buyers') }} as gmv_per_buyer,
     {{ dw_ratio('refund_amount', 'gmv') }} as refund_rate,
-    {{ dw_ratio('gmv', 'brand_gmv') }} as brand_gmv_share
+    {{ dw_ratio('gmv', 'brand_gmv') }} as brand_gmv_share,
+    cast(viewers_paid as {{ dbt.type_bigint() }}) as viewers_paid,
+    -- 自然流量占比: the 14% -> 36% a paid push can leave behind once its new fans come back.
+    {{ dw_ratio('viewers - viewers_paid', 'viewers') }} as organic_viewer_share,
+    cast(new_follows_paid as {{ dbt.type_bigint() }}) as new_follows_paid
 from with_brand_totals

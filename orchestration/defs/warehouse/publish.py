@@ -28,7 +28,8 @@ def _require_gate_verdicts(warehouse: WarehouseResource) -> None:
                            "their dates must pass ingestion first (`dualwheel build` re-checks them)")
 
 MARTS = ("fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
-         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts")
+         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts",
+         "fct_fan_cohort")
 
 
 # `dualwheel build` runs ingest_job, then transform_job tagged with the ingestion run's id: one
