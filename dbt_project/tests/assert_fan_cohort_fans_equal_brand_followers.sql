@@ -2,6 +2,7 @@
 -- of the brand (int_brand_first_follows, computed separately with min(occurred_at)): every
 -- follower is a fan in exactly one (follow_month, acquisition_source) group, and no fan start
 -- lands in another brand.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_fan_cohort'}}}) }}
 with
 
 fans as (

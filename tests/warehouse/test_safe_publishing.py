@@ -20,7 +20,7 @@ from tests.conftest import DUALWHEEL, PROJECT_ROOT, cli_env, run_cli, sha256_of
 pytestmark = pytest.mark.slow
 
 MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
-         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "dim_accounts"]
+         "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "fct_fan_cohort", "dim_accounts"]
 
 
 @pytest.fixture(scope="module")
