@@ -286,6 +286,8 @@ class SparkIngestResult:
     dq: dict[str, list[DQResult]] = field(default_factory=dict)
     #: source_file -> "host pid=N task=M" of the Python worker that processed it.
     workers: dict[str, str] = field(default_factory=dict)
+    #: wall seconds per phase: plan (driver), executors (parse+validate+GX), write (tables).
+    phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -348,9 +350,10 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
     for _, export in jobs:
         get_export(export)
     spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
-    # Derby (the embedded metastore) cannot filter DATE partitions by value ("Failed to get
-    # partition metadata by filter"); listing them all instead costs one query per table.
-    spark.conf.set("spark.sql.hive.metastorePartitionPruningFallbackOnException", "true")
+    # The Hive metastore cannot parse a partition filter on a column named `_landing_date`
+    # ("no viable alternative at character '_'") and retries it for ~16 s before Spark falls back;
+    # Spark prunes the (one per landing date) partitions itself instead.
+    spark.conf.set("spark.sql.hive.metastorePartitionPruning", "false")
     ensure_catalog(spark)
     out = SparkIngestResult()
 
@@ -374,6 +377,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
 
     file_rows: list[dict] = []
     staging = Path(staging_root) / f"ingest-{run_id}"
+    out.phases["plan"] = time.perf_counter() - started
     if tasks:
         task_schema = "path string, export string, source_file string, previous_sha256 string"
         # One file per partition, so one task per file: files are spread over every executor.
@@ -386,6 +390,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
                      .select("_kind", "_export", "_file", "_sha256", "_status", "_error", "_rows_accepted",
                              "_rows_rejected", "_seconds", "_worker", "_dq").collect()]
 
+    out.phases["executors"] = time.perf_counter() - started - out.phases["plan"]
     now = _now_local()
     changed: dict[str, list[dict]] = {}
     dq_rows: list[dict] = []
@@ -405,6 +410,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
 
     new_known = dict(known)
     results: dict[str, FileResult] = dict(unchanged)
+    roster_files: set[str] = set()
     if changed:
         for export, rows in changed.items():
             files = [r["_file"] for r in rows]
@@ -412,6 +418,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
             if export == ROSTER_EXPORT:
                 had_roster = any(k["export"] == ROSTER_EXPORT for k in known.values())
                 files = sorted({*files, *(p for p, k in known.items() if k["export"] == ROSTER_EXPORT)})
+                roster_files = set(files)
                 for p in [p for p, k in new_known.items() if k["export"] == ROSTER_EXPORT]:
                     del new_known[p]
                 dates: set = {None}
@@ -419,12 +426,6 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
                 dates = {landing_date_of(Path(f), export, f) for f in files}
             accepted = staged.where((F.col("_kind") == "accepted") & (F.col("_export") == export))
             _replace_partitions(spark, spec.raw_table, accepted, files, dates, str(staging / f"raw_{export}"))
-            rejected = staged.where((F.col("_kind") == "rejected") & (F.col("_export") == export)).select(
-                F.col("_export").alias("export"), F.col("_source_file").alias("source_file"),
-                F.col("_row_number").alias("row_number"), F.col("_reasons").alias("reasons"),
-                F.col("_raw_record").alias("raw_record"), F.col("_landing_date").alias("landing_date"))
-            _replace_partitions(spark, "audit.rejected_rows", rejected, files, dates,
-                                str(staging / f"rejected_{export}"))
             for r in rows:
                 was_there = had_roster if export == ROSTER_EXPORT else r["_file"] in known
                 result = FileResult(r["_file"], export, landing_date_of(Path(r["_file"]), export, r["_file"])
@@ -438,6 +439,17 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
                                           "rows_accepted": result.rows_accepted,
                                           "rows_rejected": result.rows_rejected, "ingested_at": now,
                                           "status": result.status}
+        # Rejected rows of every changed export in one rewrite (each rewrite is two Spark jobs).
+        all_files = sorted({f for rows in changed.values() for f in (r["_file"] for r in rows)} | roster_files)
+        all_dates = {None} if roster_files else set()
+        all_dates |= {landing_date_of(Path(f), e, f) for e, rows in changed.items() if e != ROSTER_EXPORT
+                      for f in (r["_file"] for r in rows)}
+        rejected = staged.where(F.col("_kind") == "rejected").select(
+            F.col("_export").alias("export"), F.col("_source_file").alias("source_file"),
+            F.col("_row_number").alias("row_number"), F.col("_reasons").alias("reasons"),
+            F.col("_raw_record").alias("raw_record"), F.col("_landing_date").alias("landing_date"))
+        _replace_partitions(spark, "audit.rejected_rows", rejected, all_files, all_dates,
+                            str(staging / "rejected"))
         if dq_rows:
             _local_df(spark, dq_rows, DQ_SCHEMA).write.insertInto("audit.dq_results")
     # Last: only now are this run's files ingested (see the module docstring on crashes).
@@ -457,6 +469,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
     out.rejected_files.sort(key=lambda e: order.get(e.path, len(order)))
     _remove_tree(staging)
     out.seconds = time.perf_counter() - started
+    out.phases["write"] = out.seconds - out.phases["plan"] - out.phases.get("executors", 0.0)
     return out
 
 

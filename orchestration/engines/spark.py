@@ -14,7 +14,6 @@ A failure in 1–3 leaves the published warehouse byte-identical.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +39,10 @@ _SESSION_KEY: tuple | None = None
 
 class GateFailed(RuntimeError):
     """A blocking gate failed; str() lists every failure, one per line."""
+
+
+class DbtFailed(RuntimeError):
+    """dbt on Spark failed (a model or an error-severity test)."""
 
 
 def spark_session(engine: "EngineSettings") -> "SparkSession":
@@ -137,11 +140,11 @@ def run_dbt(spark: "SparkSession", run: SparkRun) -> None:
                               str(DBT_PROJECT_DIR), "--target", "spark", "--target-path", str(target_path)])
     run.stages["dbt"] = time.perf_counter() - started
     if res.exception is not None:
-        raise RuntimeError(f"dbt on Spark: {str(res.exception).strip().splitlines()[0]}")
+        raise DbtFailed(f"dbt on Spark: {str(res.exception).strip().splitlines()[0]}")
     if not res.success:
         failed = [r for r in (res.result or []) if str(getattr(r, "status", "")) in ("error", "fail")]
         names = ", ".join(f"{r.node.name} ({r.status})" for r in failed[:10])
-        raise RuntimeError(f"dbt on Spark failed: {names or 'see dbt_project/logs/dbt.log'}")
+        raise DbtFailed(f"dbt on Spark failed: {names or 'see dbt_project/logs/dbt.log'}")
 
 
 # --------------------------------------------------------------------------- publishing
@@ -257,7 +260,5 @@ def build(settings: "Settings", engine: "EngineSettings", *, with_dbt: bool = Tr
     return run
 
 
-__all__ = ["FileRejected", "GateFailed", "SparkRun", "build", "ingest", "landing_jobs", "lake_tables",
+__all__ = ["DbtFailed", "FileRejected", "GateFailed", "SparkRun", "build", "ingest", "landing_jobs", "lake_tables",
            "publish_from_lake", "run_dbt", "spark_session", "stop_spark_session", "build_work_db"]
-
-os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")  # pyspark warns without it when pandas is involved
