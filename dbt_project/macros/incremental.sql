@@ -108,34 +108,7 @@
     {% set first_orders = dw_model_relation('int_buyer_first_orders') %}
     {% set t0_changes = dw_model_relation('int_t0_changes') %}
     {% set full = dw_scope_is_full(dw_model_relation('int_refresh_scope')) %}
-    {% call statement('dw_state', fetch_result=False, auto_begin=True) %}
-        {% if full %}
-            delete from intermediate.t0_snapshot;
-            insert into intermediate.t0_snapshot
-                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
-            select brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain
-            from {{ first_orders }};
-        {% else %}
-            {# Only the (brand, buyer) pairs whose T0 moved differ from the live table. #}
-            delete from intermediate.t0_snapshot
-            where exists (
-                select 1 from {{ t0_changes }} as changes
-                where changes.brand = intermediate.t0_snapshot.brand
-                  and changes.buyer_id = intermediate.t0_snapshot.buyer_id
-            );
-            insert into intermediate.t0_snapshot
-                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
-            select brand, buyer_id, new_t0_order_id, new_t0_paid_at, new_t0_order_date, new_first_domain
-            from {{ t0_changes }}
-            where new_t0_order_id is not null;
-        {% endif %}
-        insert into audit.dbt_watermark (built_at, run_started_at, code_checksum)
-        values (
-            cast('{{ dw_run_started_local() }}' as {{ dbt.type_timestamp() }}),
-            cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}),
-            '{{ dw_code_checksum() }}'
-        );
-    {% endcall %}
+    {% do dw_save_run_state(full, first_orders, t0_changes) %}
     {% do adapter.commit() %}
     {{ log('dualwheel: watermark advanced to ' ~ dw_run_started_local() ~ (' (full refresh)' if full else ''), info=true) }}
     {{ return('') }}
@@ -150,7 +123,7 @@
     {% if not execute %}
         {{ return(true) }}
     {% endif %}
-    {% if flags.FULL_REFRESH %}
+    {% if flags.FULL_REFRESH or dw_engine_rebuilds_in_full() %}
         {{ return(true) }}
     {% endif %}
     {% set scope = scope_relation if scope_relation is not none else ref('int_refresh_scope') %}
@@ -226,4 +199,42 @@
     {{ dw_delete_rows(dw_retention_scope(
         this, 'cast(' ~ dbt.dateadd('month', 'months_since_first', 'cohort_month') ~ ' as date)',
         ref('int_affected_order_dates'), ref('int_t0_changes'))) }}
+{% endmacro %}
+
+
+{# dw_on_run_end's writes (spark__ version in macros/spark.sql): one transaction on DuckDB. #}
+{% macro default__dw_save_run_state(full, first_orders, t0_changes) %}
+    {% call statement('dw_state', fetch_result=False, auto_begin=True) %}
+        {% if full %}
+            delete from intermediate.t0_snapshot;
+            insert into intermediate.t0_snapshot
+                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
+            select brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain
+            from {{ first_orders }};
+        {% else %}
+            {# Only the (brand, buyer) pairs whose T0 moved differ from the live table. #}
+            delete from intermediate.t0_snapshot
+            where exists (
+                select 1 from {{ t0_changes }} as changes
+                where changes.brand = intermediate.t0_snapshot.brand
+                  and changes.buyer_id = intermediate.t0_snapshot.buyer_id
+            );
+            insert into intermediate.t0_snapshot
+                (brand, buyer_id, t0_order_id, t0_paid_at, t0_order_date, first_domain)
+            select brand, buyer_id, new_t0_order_id, new_t0_paid_at, new_t0_order_date, new_first_domain
+            from {{ t0_changes }}
+            where new_t0_order_id is not null;
+        {% endif %}
+        {{ dw_insert_watermark() }};
+    {% endcall %}
+{% endmacro %}
+
+
+{% macro dw_insert_watermark() %}
+        insert into audit.dbt_watermark (built_at, run_started_at, code_checksum)
+        values (
+            cast('{{ dw_run_started_local() }}' as {{ dbt.type_timestamp() }}),
+            cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}),
+            '{{ dw_code_checksum() }}'
+        )
 {% endmacro %}

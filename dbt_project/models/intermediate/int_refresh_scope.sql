@@ -8,7 +8,7 @@
     fed can no longer be found;
   - the roster changed: brand/role/name re-label history (T0 is per brand).
 #}
-{%- set requested = flags.FULL_REFRESH or var('full_refresh_all', false) -%}
+{%- set requested = flags.FULL_REFRESH or dw_engine_rebuilds_in_full() or var('full_refresh_all', false) -%}
 with
 
 changed_files as (
