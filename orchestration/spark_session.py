@@ -145,7 +145,7 @@ def get_spark(lake: Path, master: str | None = None, app_name: str = "dualwheel"
     )
     if master.startswith("spark://"):
         # fail in seconds rather than after Spark's 3 x 20 s registration retries
-        builder = builder.config("spark.network.timeout", "30s")
+        builder = builder.config("spark.network.timeout", "30s").config("spark.network.timeoutInterval", "10s")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     _wait_for_executors(spark, master)

@@ -136,7 +136,7 @@ def run_dbt(spark: "SparkSession", run: SparkRun) -> None:
 
     started = time.perf_counter()
     target_path = DBT_PROJECT_DIR / "target" / "spark_run"
-    res = dbtRunner().invoke(["--quiet", "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+    res = dbtRunner().invoke(["--quiet", "build", "--exclude-resource-type", "unit_test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                               str(DBT_PROJECT_DIR), "--target", "spark", "--target-path", str(target_path)])
     run.stages["dbt"] = time.perf_counter() - started
     if res.exception is not None:
