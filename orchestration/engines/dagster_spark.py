@@ -68,3 +68,43 @@ def publish(context, warehouse, engine):
     spark = engine.spark(warehouse)
     return publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
                              SparkRun(run_id=context.run_id))
+
+
+def dbt_build(context, warehouse, engine) -> Iterator:
+    """`dbt build --target spark` in this process, reported as dagster-dbt would report it: a
+    materialization per model/seed built and a check result per dbt test (same check names).
+
+    dagster-dbt runs dbt in a subprocess, which cannot use this process's SparkSession (dbt-spark
+    `method: session`) and would collide with it on the lake's single-JVM Derby metastore.
+    """
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.engines.spark import DbtFailed
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    engine.spark(warehouse)  # dbt-spark picks up this session
+    res = dbtRunner().invoke(["--quiet", "build", "--exclude-resource-type", "unit_test", "--target", "spark",
+                              "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                              "--target-path", str(DBT_PROJECT_DIR / "target" / "spark_run")])
+    if res.exception is not None:
+        raise DbtFailed(f"dbt on Spark: {str(res.exception).strip().splitlines()[0]}")
+    keys = {key.path[-1]: key for key in context.selected_asset_keys}
+    checks: dict[str, list] = {}
+    for check in context.selected_asset_check_keys:
+        checks.setdefault(check.name, []).append(check)
+    failed = []
+    for r in res.result or []:
+        node, status = r.node, str(r.status)
+        if node.resource_type == "test":
+            for check in checks.get(node.name, []):
+                yield dg.AssetCheckResult(
+                    asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
+                    severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
+                    metadata={"status": status, "failures": int(getattr(r, "failures", 0) or 0)})
+        elif status == "success" and node.name in keys:
+            yield dg.MaterializeResult(asset_key=keys[node.name], metadata={"engine": "spark",
+                                                                            "seconds": round(r.execution_time, 2)})
+        if status in ("error", "fail"):
+            failed.append(f"{node.name} ({status})")
+    if failed or not res.success:
+        raise DbtFailed(f"dbt on Spark failed: {', '.join(failed[:10]) or 'see dbt_project/logs/dbt.log'}")
