@@ -285,8 +285,8 @@ def cmd_ingest(args) -> int:
     from warehouse.publish import publish
 
     settings = _settings(args)
-    dates = _landing_dates(settings)
     engine = _engine(args, settings)
+    dates = _landing_dates(settings)
     if engine.is_spark:
         return _run_on_spark(settings, engine, dates, with_dbt=False)
     print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
@@ -310,8 +310,8 @@ def cmd_ingest(args) -> int:
 
 def cmd_build(args) -> int:
     settings = _settings(args)
-    dates = _landing_dates(settings)
     engine = _engine(args, settings)
+    dates = _landing_dates(settings)
     if engine.is_spark:
         return _run_on_spark(settings, engine, dates, with_dbt=True)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")

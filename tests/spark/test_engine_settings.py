@@ -1,0 +1,55 @@
+"""Engine selection: settings, the lake's default place, and the Dagster engine resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.engines import EngineSettings, default_lake_for
+from tests.conftest import cli_env, run_cli
+
+
+def test_defaults_and_environment(monkeypatch, tmp_path):
+    for name in ("DUALWHEEL_ENGINE", "DUALWHEEL_SPARK_MASTER", "DUALWHEEL_LAKE"):
+        monkeypatch.delenv(name, raising=False)
+    warehouse = tmp_path / "warehouse" / "dualwheel.duckdb"
+    default = EngineSettings.from_env(warehouse)
+    assert (default.engine, default.spark_master, default.lake) == ("duckdb", None, tmp_path / "warehouse" / "dualwheel.lake")
+    assert default_lake_for(Path("warehouse/dualwheel.duckdb")) == Path("warehouse/dualwheel.lake")
+
+    monkeypatch.setenv("DUALWHEEL_ENGINE", "Spark")
+    monkeypatch.setenv("DUALWHEEL_SPARK_MASTER", "spark://10.0.0.5:7077")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DUALWHEEL_LAKE", "lakes/a")
+    env = EngineSettings.from_env(warehouse)
+    assert env.is_spark and env.spark_master == "spark://10.0.0.5:7077"
+    assert env.lake == tmp_path / "lakes" / "a"  # relative to the current directory
+    # Flags win over the environment.
+    flags = EngineSettings.from_env(warehouse, engine="duckdb", spark_master="local[2]", lake=str(tmp_path / "b"))
+    assert (flags.engine, flags.spark_master, flags.lake) == ("duckdb", "local[2]", tmp_path / "b")
+
+    monkeypatch.setenv("DUALWHEEL_ENGINE", "flink")
+    with pytest.raises(ValueError, match="unknown engine 'flink'"):
+        EngineSettings.from_env(warehouse)
+
+
+def test_dagster_engine_resource_follows_the_environment(monkeypatch, tmp_path):
+    from orchestration.defs.resources import EngineResource, resources
+    from orchestration.settings import Settings
+
+    monkeypatch.setenv("DUALWHEEL_WAREHOUSE", str(tmp_path / "dw.duckdb"))
+    monkeypatch.setenv("DUALWHEEL_ENGINE", "spark")
+    monkeypatch.delenv("DUALWHEEL_SPARK_MASTER", raising=False)
+    monkeypatch.delenv("DUALWHEEL_LAKE", raising=False)
+    resource = EngineResource.from_settings(Settings.from_env())
+    assert resource.is_spark and resource.spark_master is None and resource.lake == str(tmp_path / "dw.lake")
+    assert isinstance(resources().resources["engine"], EngineResource)
+
+
+def test_unknown_engine_is_one_clear_line(tmp_path):
+    proc = run_cli("build", "--landing", str(tmp_path), "--warehouse", str(tmp_path / "dw.duckdb"),
+                   env=cli_env(tmp_path, DUALWHEEL_ENGINE="flink"), timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "dualwheel: error: unknown engine 'flink' (DUALWHEEL_ENGINE / --engine): expected one of duckdb, spark"]
