@@ -14,6 +14,7 @@ A failure in 1–3 leaves the published warehouse byte-identical.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ def spark_session(engine: "EngineSettings") -> "SparkSession":
     from orchestration.spark_session import get_spark
 
     engine.lake.mkdir(parents=True, exist_ok=True)
+    # Python workers started by local executors inherit this: without it each prints pyspark's
+    # "does not yet fully support pandas >= 3.0.0" FutureWarning into the command's output.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     _SESSION = get_spark(engine.lake, master=engine.spark_master)
     _SESSION_KEY = key
     return _SESSION

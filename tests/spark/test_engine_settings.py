@@ -53,3 +53,33 @@ def test_unknown_engine_is_one_clear_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "dualwheel: error: unknown engine 'flink' (DUALWHEEL_ENGINE / --engine): expected one of duckdb, spark"]
+
+
+@pytest.mark.slow
+def test_dagster_ingestion_asset_runs_on_spark_when_the_resource_says_so(tmp_path):
+    """The same asset (raw/orders, its blocking checks) materialized on Spark by Dagster."""
+    import dagster as dg
+
+    from orchestration.defs.ingestion.assets import orders
+    from orchestration.defs.resources import EngineResource, WarehouseResource
+    from orchestration.engines.spark import stop_spark_session
+    from simulator.exports import generate
+
+    landing = tmp_path / "landing"
+    generate(landing, days=2, orders=200, seed=5, messy=True, progress=False)
+    day = sorted(p.name for p in landing.iterdir() if p.is_dir())[0]
+    warehouse = WarehouseResource(landing=str(landing), warehouse=str(tmp_path / "dw.duckdb"), max_reject_share=0.05)
+    engine = EngineResource(engine="spark", spark_master="local[1]", lake=str(tmp_path / "lake"))
+    try:
+        result = dg.materialize([orders], partition_key=day, resources={"warehouse": warehouse, "engine": engine},
+                                instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        [materialization] = result.asset_materializations_for_node(orders.op.name)
+        assert materialization.metadata["engine"].value == "spark"
+        assert materialization.metadata["files_loaded"].value >= 1
+        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert {c.check_name: c.passed for c in checks} == {"orders_pass_great_expectations": True,
+                                                            "orders_reject_share_within_threshold": True}
+        assert not (tmp_path / "dw.work.duckdb").exists()  # nothing went to the DuckDB engine
+    finally:
+        stop_spark_session()
