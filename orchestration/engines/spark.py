@@ -62,8 +62,12 @@ def spark_session(engine: "EngineSettings") -> "SparkSession":
 
     engine.lake.mkdir(parents=True, exist_ok=True)
     # Python workers started by local executors inherit this: without it each prints pyspark's
-    # "does not yet fully support pandas >= 3.0.0" FutureWarning into the command's output.
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    # "does not yet fully support pandas >= 3.0.0" FutureWarning into the command's output. The
+    # second filter is for multiprocessing's resource tracker (started by dbt in this process):
+    # the CLI ends with os._exit, and the tracker would print "leaked semaphore objects" after
+    # the command's last line.
+    os.environ.setdefault("PYTHONWARNINGS",
+                          "ignore::FutureWarning,ignore::UserWarning:multiprocessing.resource_tracker")
     _SESSION = get_spark(engine.lake, master=engine.spark_master)
     _SESSION_KEY = key
     return _SESSION
