@@ -172,6 +172,10 @@ _DUCKDB_TYPES = {"string": "varchar", "bigint": "bigint", "int": "integer", "sma
                  "array<string>": "varchar[]", "binary": "blob"}
 
 
+#: Columns whose DuckDB type Spark has no word for (Spark keeps JSON as a string).
+_DUCKDB_OVERRIDES = {("audit.rejected_rows", "raw_record"): "json"}
+
+
 def _duckdb_type(spark_type: str) -> str:
     if spark_type.startswith("decimal"):
         return spark_type
@@ -215,10 +219,9 @@ def build_work_db(tables: dict[str, tuple[Path, list[tuple[str, str]]]], target:
             con.execute(f'create schema if not exists "{schema}"')
             files = sorted(folder.rglob("*.parquet"))
             if not files:
-                cols = ", ".join(f'"{c}" {_duckdb_type(t)}' for c, t in columns)
+                cols = ", ".join(f'"{c}" {_DUCKDB_OVERRIDES.get((name, c)) or _duckdb_type(t)}' for c, t in columns)
                 con.execute(f'create table "{schema}"."{table}" ({cols})')
                 continue
-            names = {c for c, _ in columns}
             hive = [c for c, _ in columns if any(f"{c}=" in part for part in files[0].relative_to(folder).parts)]
             hive_types = "{" + ", ".join(f"'{c}': '{_duckdb_type(t)}'" for c, t in columns if c in hive) + "}"
             source = (f"read_parquet('{folder.as_posix()}/**/*.parquet', hive_partitioning = {bool(hive)}, "
@@ -228,9 +231,8 @@ def build_work_db(tables: dict[str, tuple[Path, list[tuple[str, str]]]], target:
                 if t == "timestamp":
                     expr = f"timezone('Asia/Shanghai', \"{c}\"::timestamptz)"
                 else:
-                    expr = f'"{c}"::{_duckdb_type(t)}'
+                    expr = f'"{c}"::{_DUCKDB_OVERRIDES.get((name, c)) or _duckdb_type(t)}'
                 select.append(f'{expr} as "{c}"')
-            assert names
             con.execute(f'create table "{schema}"."{table}" as select {", ".join(select)} from {source}')
         con.execute("checkpoint")
     finally:
