@@ -34,7 +34,7 @@ def ingest_export(context, warehouse, engine, export: str, jobs: list[tuple[Path
     spark = engine.spark(warehouse)
     settings = engine.engine_settings(warehouse)
     result = ingest_on_spark(spark, warehouse.landing_path, jobs, staging_root=settings.lake / "_staging",
-                             run_id=context.run_id or uuid.uuid4().hex)
+                             run_id=context.run.run_id or uuid.uuid4().hex)
     if result.rejected_files:
         raise FilesRejected(result.rejected_files)
     dq = result.dq.get(export, [])
@@ -67,7 +67,7 @@ def publish(context, warehouse, engine):
 
     spark = engine.spark(warehouse)
     return publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
-                             SparkRun(run_id=context.run_id))
+                             SparkRun(run_id=context.run.run_id))
 
 
 def dbt_build(context, warehouse, engine) -> Iterator:
