@@ -33,9 +33,10 @@ from urllib.parse import urlparse
 
 DEFAULT_MASTER = "local[*]"
 TIMEZONE = "Asia/Shanghai"
-#: Spark's default is 200 shuffle partitions: on 2 cores a small build then runs 200 tiny tasks
-#: per shuffle (a 3,000-order dbt build spent most of its time scheduling them). Four keeps both
-#: cores busy with headroom for skew; adaptive execution coalesces further where it can.
+#: Spark's default is 200 shuffle partitions: every join or aggregate of a small build would run
+#: 200 tasks of a few rows each, one or two at a time on 2 cores (dbt's ~150 queries on 3,000
+#: orders are mostly such shuffles). Four = 2 tasks per core; adaptive execution coalesces
+#: further where it can. Raise it (spark.sql.shuffle.partitions) on a real cluster.
 SHUFFLE_PARTITIONS = 4
 #: How long to wait for a standalone master's port and then for its first executor. A cluster
 #: that is up answers the port in milliseconds and registers executors in a few seconds.
@@ -145,9 +146,6 @@ def get_spark(lake: Path, master: str | None = None, app_name: str = "dualwheel"
         .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
-    if master.startswith("spark://"):
-        # fail in seconds rather than after Spark's 3 x 20 s registration retries
-        builder = builder.config("spark.network.timeout", "30s").config("spark.network.timeoutInterval", "10s")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     _wait_for_executors(spark, master)

@@ -74,3 +74,14 @@
         {{ dw_insert_watermark() }}
     {% endcall %}
 {% endmacro %}
+
+
+{#
+  dbt.dateadd on Spark: dbt-spark's version goes through to_unix_timestamp/to_timestamp, i.e.
+  whole seconds and a round trip through the session zone, which shifts a TIMESTAMP_NTZ by the
+  zone offset (T0 + 30 days came out 8 hours early and repurchase windows lost orders).
+  timestampadd keeps the input's type and microseconds, like DuckDB's `ts + interval`.
+#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) %}
+    timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
+{% endmacro %}
