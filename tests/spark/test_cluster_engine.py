@@ -165,3 +165,41 @@ def test_cli_on_the_cluster_fails_cleanly_then_publishes_what_duckdb_publishes(s
             assert ours.sql(f"describe {query}").fetchall() == theirs.sql(f"describe {query}").fetchall(), table
         query = "select path, export, landing_date, sha256, rows_read, rows_accepted, rows_rejected from audit.ingested_files"
         assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall())
+
+
+def test_a_worker_killed_mid_ingestion_loses_and_doubles_no_row(spark_cluster, messy_landing, tmp_path):
+    """Last in this module: it leaves the session's cluster with one worker."""
+    import signal
+    import threading
+    import time
+
+    from orchestration.spark_session import get_spark
+
+    lake = tmp_path / "lake"
+    worker = spark_cluster.processes[-1]
+    spark = get_spark(lake, master=spark_cluster.url)
+    staging = lake / "_staging" / "ingest-killed"
+
+    def kill_when_tasks_run() -> None:
+        # The executors' stage writes its output under _temporary: tasks are running now.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not (staging / "envelope" / "_temporary").exists():
+            time.sleep(0.05)
+        os.kill(worker.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_tasks_run, daemon=True)
+    killer.start()
+    try:
+        result = ingest_on_spark(spark, messy_landing, landing_jobs(messy_landing), staging_root=lake / "_staging",
+                                 run_id="killed", run_gx=False)
+        killer.join(timeout=60)
+        assert worker.poll() is not None  # the worker JVM really died during the run
+        con, results, errors = _duckdb_outcome(messy_landing)
+        assert result.rejected_files == [] and errors == []
+        for export in ("accounts", "orders", "follows", "live_traffic"):
+            table = spark.table(f"raw.{export}")
+            expected = con.execute(f"select count(*) from raw.{export}").fetchall()[0][0]
+            assert table.count() == expected, export  # nothing lost
+            assert table.select("_source_file", "_row_number").distinct().count() == expected, export  # nothing doubled
+    finally:
+        spark.stop()
