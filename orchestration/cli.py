@@ -594,7 +594,10 @@ def cmd_ingest(args) -> int:
     from warehouse.publish import publish
 
     settings = _settings(args)
+    engine = _engine(args, settings)
     dates = _landing_dates(settings)
+    if engine.is_spark:
+        return _run_on_spark(settings, engine, dates, with_dbt=False)
     print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
     _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
@@ -624,7 +627,10 @@ def cmd_ingest(args) -> int:
 
 def cmd_build(args) -> int:
     settings = _settings(args)
+    engine = _engine(args, settings)
     dates = _landing_dates(settings)
+    if engine.is_spark:
+        return _run_on_spark(settings, engine, dates, with_dbt=True)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
     _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
@@ -638,6 +644,67 @@ def cmd_build(args) -> int:
     print(f"build succeeded in {outcome.seconds:.0f} s: checks {outcome.passed_checks} passed, "
           f"{len(outcome.warned_checks)} warned, {len(outcome.failed_checks)} failed; published {settings.warehouse}")
     print(f"  stages: {outcome.stages()}")
+    return 0
+
+
+def _engine(args, settings):
+    from orchestration.engines import EngineSettings
+
+    try:
+        engine = EngineSettings.from_env(settings.warehouse, engine=getattr(args, "engine", None),
+                                         spark_master=getattr(args, "spark_master", None),
+                                         lake=getattr(args, "lake", None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    engine.export_to_env()
+    return engine
+
+
+def _run_on_spark(settings, engine, dates: list[str], *, with_dbt: bool) -> int:
+    """`build` / `ingest` on Spark (orchestration/engines/spark.py); same messages as on DuckDB."""
+    import uuid
+    import warnings
+
+    from ingestion.errors import FileRejected
+    from orchestration.engines import spark as spark_engine
+    from orchestration.spark_session import SparkUnavailable
+
+    what = "build" if with_dbt else "ingestion"
+    warnings.filterwarnings("ignore", category=FutureWarning)  # pyspark on pandas 3 (see stack notes)
+    master = engine.spark_master or "local[*]"
+    print(f"{what} on Spark ({master}, lake {engine.lake}) from {len(dates)} landing date(s) "
+          f"{dates[0]} .. {dates[-1]} → {settings.warehouse}")
+    started = time.perf_counter()
+    run = spark_engine.SparkRun(run_id=uuid.uuid4().hex)
+    unchanged = "; the published warehouse is unchanged."
+    try:
+        spark = spark_engine.spark_session(engine)
+        run.stages["spark session"] = time.perf_counter() - started
+        result = spark_engine.ingest(spark, settings, engine, run)
+        print(f"  ingested on {len(set(w.split(' task=')[0] for w in result.workers.values()))} executor "
+              f"process(es): {len(result.changed)} file(s) loaded, "
+              f"{len(result.results) - len(result.changed)} unchanged")
+        if with_dbt:
+            spark_engine.run_dbt(spark, run)
+        schemas = ("marts", "audit") if with_dbt else ("raw", "audit")
+        spark_engine.publish_from_lake(spark, settings, engine, run, schemas=schemas)
+    except SparkUnavailable as exc:
+        raise CliError(str(exc), hint="start the master (or fix --spark-master / DUALWHEEL_SPARK_MASTER), "
+                                      "or leave it unset to run Spark locally") from None
+    except FileRejected as exc:
+        raise CliError(f"{what} failed on Spark{unchanged}\n  step failed   ingest: {exc}",
+                       hint="fix the input named above (or the threshold) and run the same command again") from None
+    except spark_engine.GateFailed as exc:
+        lines = "\n".join(f"  check failed  {line}" for line in str(exc).splitlines())
+        raise CliError(f"{what} failed on Spark{unchanged}\n{lines}",
+                       hint="fix the input named above (or the threshold) and run the same command again") from None
+    except spark_engine.DbtFailed as exc:
+        raise CliError(f"{what} failed on Spark{unchanged}\n  dbt failed    {exc}",
+                       hint="see dbt_project/logs/dbt.log") from None
+    finally:
+        spark_engine.stop_spark_session()
+    print(f"{what} on Spark succeeded in {time.perf_counter() - started:.0f} s; published {settings.warehouse}")
+    print(f"  stages: {run.describe_stages()}")
     return 0
 
 
@@ -845,7 +912,19 @@ def _wait_then_stop_group(proc, grace_seconds: float = 20.0) -> int:
     return 0
 
 
-def _add_paths(parser: argparse.ArgumentParser, *, landing: bool = True, gate: bool = False) -> None:
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("duckdb", "spark"),
+                        help="where raw, staging and marts are computed (env DUALWHEEL_ENGINE; default duckdb)")
+    parser.add_argument("--spark-master", metavar="URL",
+                        help="Spark master, e.g. spark://host:7077 or yarn (env DUALWHEEL_SPARK_MASTER; "
+                             "default local[*], Spark inside this process)")
+    parser.add_argument("--lake", metavar="DIR",
+                        help="Spark's Parquet tables and metastore (env DUALWHEEL_LAKE; default "
+                             "<warehouse stem>.lake beside the warehouse file)")
+
+
+def _add_paths(parser: argparse.ArgumentParser, *, landing: bool = True, gate: bool = False,
+               engine: bool = False) -> None:
     if landing:
         parser.add_argument("--landing", metavar="DIR",
                             help="landing folder with accounts.csv and YYYY-MM-DD/ folders "
@@ -856,6 +935,8 @@ def _add_paths(parser: argparse.ArgumentParser, *, landing: bool = True, gate: b
         parser.add_argument("--max-reject-share", type=float, metavar="SHARE",
                             help="fail when a landing date rejects more than this share of an export's rows "
                                  "(env DUALWHEEL_MAX_REJECT_SHARE; default 0.05)")
+    if engine:
+        _add_engine_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -885,7 +966,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="load every landing date into raw/audit (no marts)",
                          description="Validate and load all exports into the raw and audit schemas, then publish them.")
-    _add_paths(ing, gate=True)
+    _add_paths(ing, gate=True, engine=True)
     _add_wait_flags(ing)
     _add_strict_flag(ing)
     ing.set_defaults(func=cmd_ingest)
@@ -893,7 +974,7 @@ def build_parser() -> argparse.ArgumentParser:
     bld = sub.add_parser("build", help="ingest, build and test every mart, publish atomically",
                          description="Run the whole refresh job headless: ingest every landing date, build and "
                                      "test the dbt marts, run every gate, and publish only if all blocking checks pass.")
-    _add_paths(bld, gate=True)
+    _add_paths(bld, gate=True, engine=True)
     _add_wait_flags(bld)
     _add_strict_flag(bld)
     bld.set_defaults(func=cmd_build)

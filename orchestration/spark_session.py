@@ -117,7 +117,9 @@ def get_spark(lake: Path, master: str | None = None, app_name: str = "dualwheel"
     lake.mkdir(parents=True, exist_ok=True)
     # Executors start Python workers with this interpreter, so they import the project's packages
     # (ingestion) and the locked pandas/pyarrow rather than whatever `python3` is on PATH.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    # On YARN/Kubernetes the executors unpack the venv from spark.archives instead:
+    # DUALWHEEL_EXECUTOR_PYTHON=./environment/bin/python (README "Running on Spark").
+    os.environ["PYSPARK_PYTHON"] = os.environ.get("DUALWHEEL_EXECUTOR_PYTHON") or sys.executable
     if master.startswith("local"):
         # a local run binds to loopback: no "hostname resolves to a loopback address" warning
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

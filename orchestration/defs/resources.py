@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import dagster as dg
 import duckdb
@@ -88,6 +88,39 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+class EngineResource(dg.ConfigurableResource):
+    """Which engine the assets run on: `duckdb` (default) or `spark` (DUALWHEEL_ENGINE,
+    DUALWHEEL_SPARK_MASTER, DUALWHEEL_LAKE; see orchestration/engines). The UI, the nightly
+    schedule and the sensor all run on whichever engine is configured here."""
+
+    engine: str = "duckdb"
+    spark_master: Optional[str] = None
+    lake: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EngineResource":
+        from orchestration.engines import EngineSettings
+
+        engine = EngineSettings.from_env(settings.warehouse)
+        return cls(engine=engine.engine, spark_master=engine.spark_master, lake=str(engine.lake))
+
+    @property
+    def is_spark(self) -> bool:
+        return self.engine == "spark"
+
+    def engine_settings(self, warehouse: WarehouseResource):
+        from orchestration.engines import EngineSettings
+
+        return EngineSettings.from_env(Path(warehouse.warehouse), engine=self.engine,
+                                       spark_master=self.spark_master, lake=self.lake or None)
+
+    def spark(self, warehouse: WarehouseResource):
+        """The run's SparkSession (one per process, shared by every step of the in-process executor)."""
+        from orchestration.engines.spark import spark_session
+
+        return spark_session(self.engine_settings(warehouse))
+
+
 class VenvDbtCliResource(DbtCliResource):
     """dagster-dbt's dbt CLI resource, for the dbt-core installed in this venv.
 
@@ -116,6 +149,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(resources={
         "warehouse": WarehouseResource.from_settings(
             settings, show_progress=os.environ.get("DUALWHEEL_PROGRESS") == "1"),
+        "engine": EngineResource.from_settings(settings),
         # The venv's dbt, not whatever is on PATH: the Dagster UI may be started from a shell
         # where .venv/bin is not on PATH.
         "dbt": VenvDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),

@@ -21,7 +21,7 @@ import dagster as dg
 from ingestion import gates, quality  # quality imports GX only when a batch is validated
 from ingestion.errors import FilesRejected
 from ingestion.load import discover, ensure_schema, ingest_files, ingest_roster
-from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.resources import EngineResource, WarehouseResource
 from orchestration.metadata import table_metadata
 from orchestration.partitions import landing_date_partitions
 from orchestration.settings import TIMEZONE
@@ -163,13 +163,21 @@ def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
         description=_DESCRIPTIONS[export],
         check_specs=_gate_specs(export),
     )
-    def _daily_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
+    def _daily_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                      engine: EngineResource) -> Iterator:
         landing = discover(warehouse.landing_path)
         wanted = set(context.partition_keys)
         dates = [d for d in landing.dates if d.isoformat() in wanted]
         # All the run's dates in one call: the loader validates and writes ~1M-row chunks across
         # files and dates instead of one small batch per file.
         jobs = [(path, export) for d in dates for path in landing.dates[d].get(export, ())]
+        if engine.is_spark:  # the same files, parsed on Spark executors (orchestration/engines)
+            from orchestration.engines import dagster_spark
+
+            yield from dagster_spark.ingest_export(context, warehouse, engine, export, jobs,
+                                                   gx_check=gx_check_name(export),
+                                                   reject_check=reject_check_name(export))
+            return
         bar, tick = _progress(warehouse, len(jobs), f"ingest {export}")
         gx = GreatExpectationsOnLoad()
         try:
@@ -209,7 +217,16 @@ live_traffic = build_daily_export_asset("live_traffic")
     check_specs=[dg.AssetCheckSpec(gx_check_name("accounts"), asset=dg.AssetKey(["raw", "accounts"]),
                                    blocking=True, description="The roster passes its Great Expectations suite.")],
 )
-def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
+def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, engine: EngineResource) -> Iterator:
+    if engine.is_spark:
+        from ingestion.readers import find_roster_files
+        from orchestration.engines import dagster_spark
+
+        roster = find_roster_files(warehouse.landing_path)[-1:]
+        yield from dagster_spark.ingest_export(context, warehouse, engine, "accounts",
+                                               [(p, "accounts") for p in roster],
+                                               gx_check=gx_check_name("accounts"), reject_check=None)
+        return
     with warehouse.connect() as con:
         ensure_schema(con)
         gx = GreatExpectationsOnLoad()

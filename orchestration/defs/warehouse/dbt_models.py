@@ -18,7 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.metadata import table_metadata
-from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.resources import EngineResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -209,7 +209,13 @@ DBT_TARGET_PATH = DBT_PROJECT_DIR / "target" / "dagster_run"
 
 
 @dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="dbt_models")
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+               engine: EngineResource):
+    if engine.is_spark:  # in this process, on the run's SparkSession (orchestration/engines)
+        from orchestration.engines import dagster_spark
+
+        yield from dagster_spark.dbt_build(context, warehouse, engine)
+        return
     # The dbt subprocess finds the working database through profiles.yml's env_var().
     os.environ["DUALWHEEL_DB_PATH"] = str(warehouse.work_db)
     # Every event is held until dbt exits, then yielded in dbt's order: while dbt runs, its
