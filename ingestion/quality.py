@@ -26,7 +26,9 @@ import logging
 import math
 import os
 import queue
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -360,6 +362,11 @@ def _get_runtime() -> dict[str, _CompiledSuite]:
     with _runtime_lock:
         if _runtime is not None:
             return _runtime
+        # GX imports pyspark when it is installed (the Spark engine's pin), and pyspark warns on
+        # pandas 3 at import: noise in every DuckDB build's output (pandas 3.1 works for what GX
+        # and the Spark engine use; the tests run both).
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
         import great_expectations as gx
         import great_expectations.expectations as gxe
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -617,6 +624,13 @@ def _serve(inbox, outbox, parent: int, started=None) -> None:
         with contextlib.suppress(OSError):
             started.send(True)
             started.close()
+    # GX imports pyspark when it is installed (the Spark engine's pin), and pyspark.sql.connect
+    # takes a __main__ with neither __spec__ nor __file__ (what a spawned child of `python -m
+    # pytest` has) for a doctest run and calls sys.exit(0): this process ended silently before
+    # serving a batch. A name for __main__ keeps it serving.
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
+        main.__file__ = "<dualwheel great-expectations process>"
     _get_runtime()
     while True:
         try:

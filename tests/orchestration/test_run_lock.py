@@ -167,7 +167,7 @@ def test_a_dagster_run_from_the_ui_or_schedule_waits_for_the_warehouse(tmp_path,
     import dagster as dg
 
     from orchestration.defs.ingestion.assets import accounts
-    from orchestration.defs.resources import WarehouseResource
+    from orchestration.defs.resources import EngineResource, WarehouseResource
 
     warehouse = tmp_path / "wh" / "dualwheel.duckdb"
     resource = WarehouseResource(landing=str(small_clean_landing), warehouse=str(warehouse), max_reject_share=0.05)
@@ -175,7 +175,7 @@ def test_a_dagster_run_from_the_ui_or_schedule_waits_for_the_warehouse(tmp_path,
     outcome = {}
 
     def run() -> None:
-        outcome["result"] = dg.materialize([accounts], resources={"warehouse": resource}, raise_on_error=False)
+        outcome["result"] = dg.materialize([accounts], resources={"warehouse": resource, "engine": EngineResource()}, raise_on_error=False)
 
     worker = threading.Thread(target=run)
     try:
