@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/dualwheel demo --landing $(LANDING) --warehouse $(WAREHOUSE)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

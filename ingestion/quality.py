@@ -367,6 +367,13 @@ def _get_runtime() -> dict[str, _CompiledSuite]:
         # and the Spark engine use; the tests run both).
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                                 category=FutureWarning)
+        # pyspark.sql.connect (imported by GX when pyspark is installed) takes a __main__ with
+        # neither __spec__ nor __file__ (a spawned child of `python -m pytest`, Dagster's run
+        # worker processes) for a doctest run and calls sys.exit(0): the GX process and every
+        # UI-launched run ended silently. A name for __main__ keeps pyspark out of that path.
+        main = sys.modules.get("__main__")
+        if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
+            main.__file__ = "<dualwheel>"
         import great_expectations as gx
         import great_expectations.expectations as gxe
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -624,13 +631,6 @@ def _serve(inbox, outbox, parent: int, started=None) -> None:
         with contextlib.suppress(OSError):
             started.send(True)
             started.close()
-    # GX imports pyspark when it is installed (the Spark engine's pin), and pyspark.sql.connect
-    # takes a __main__ with neither __spec__ nor __file__ (what a spawned child of `python -m
-    # pytest` has) for a doctest run and calls sys.exit(0): this process ended silently before
-    # serving a batch. A name for __main__ keeps it serving.
-    main = sys.modules.get("__main__")
-    if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
-        main.__file__ = "<dualwheel great-expectations process>"
     _get_runtime()
     while True:
         try:

@@ -65,8 +65,8 @@ select * from renamed
 
 {#
   The body of stg_follows (first copy of each event wins), over any relation shaped like
-  raw.follows; int_follows_daily and int_brand_first_follows apply it to the copies of the
-  affected events only on a partial refresh (same reason as dw_latest_order_versions).
+  raw.follows; the incremental follow models apply it to the copies of the affected events only
+  on a partial refresh (same reason as dw_latest_order_versions), see dw_follows_with_a_copy_where.
 #}
 {% macro dw_first_follow_copies(relation) %}
 with
@@ -114,3 +114,21 @@ renamed as (
 
 select * from renamed
 {% endmacro %}
+
+
+{#
+  A partial refresh's follows: every event with at least one raw copy matching `predicate`
+  (SQL over raw.follows columns), deduplicated over ALL its copies, since the winning copy may
+  be one that does not match (another user, account or date than the changed copy).
+  int_brand_first_follows, int_fan_starts and int_follows_daily read follows this way.
+#}
+{% macro dw_follows_with_a_copy_where(predicate) %}
+    {%- set candidates -%}
+        (select * from {{ source('raw', 'follows') }}
+         where event_id in (
+            select event_id from {{ source('raw', 'follows') }}
+            where {{ predicate }}
+        ))
+    {%- endset %}
+    select * from ({{ dw_first_follow_copies(candidates) }}) as winners
+{%- endmacro %}

@@ -63,6 +63,7 @@ def test_dagster_ingestion_asset_runs_on_spark_when_the_resource_says_so(tmp_pat
     from orchestration.defs.ingestion.assets import orders
     from orchestration.defs.resources import EngineResource, WarehouseResource
     from orchestration.engines.spark import stop_spark_session
+    from orchestration.partitions import sync_landing_dates
     from simulator.exports import generate
 
     landing = tmp_path / "landing"
@@ -71,8 +72,10 @@ def test_dagster_ingestion_asset_runs_on_spark_when_the_resource_says_so(tmp_pat
     warehouse = WarehouseResource(landing=str(landing), warehouse=str(tmp_path / "dw.duckdb"), max_reject_share=0.05)
     engine = EngineResource(engine="spark", spark_master="local[1]", lake=str(tmp_path / "lake"))
     try:
+        instance = dg.DagsterInstance.ephemeral()
+        sync_landing_dates(instance, [day])  # landing dates are dynamic partitions (what the CLI/sensor do)
         result = dg.materialize([orders], partition_key=day, resources={"warehouse": warehouse, "engine": engine},
-                                instance=dg.DagsterInstance.ephemeral())
+                                instance=instance)
         assert result.success
         [materialization] = result.asset_materializations_for_node(orders.op.name)
         assert materialization.metadata["engine"].value == "spark"

@@ -19,14 +19,7 @@ with
 follows as (
 
     {% if partial %}
-    {%- set candidates -%}
-        (select * from {{ source('raw', 'follows') }}
-         where event_id in (
-            select event_id from {{ source('raw', 'follows') }}
-            where user_id in (select user_id from {{ ref('int_changed_follow_versions') }})
-        ))
-    {%- endset %}
-    select * from ({{ dw_first_follow_copies(candidates) }}) as winners
+    {{ dw_follows_with_a_copy_where("user_id in (select user_id from " ~ ref('int_changed_follow_versions') ~ ")") }}
     {% else %}
     select * from {{ ref('stg_follows') }}
     {% endif %}

@@ -22,14 +22,7 @@ with
 follows as (
 
     {% if partial %}
-    {%- set candidates -%}
-        (select * from {{ source('raw', 'follows') }}
-         where event_id in (
-            select event_id from {{ source('raw', 'follows') }}
-            where cast(occurred_at as date) in (select activity_date from {{ ref('int_affected_activity_dates') }})
-        ))
-    {%- endset %}
-    select * from ({{ dw_first_follow_copies(candidates) }}) as winners
+    {{ dw_follows_with_a_copy_where("cast(occurred_at as date) in (select activity_date from " ~ ref('int_affected_activity_dates') ~ ")") }}
     where cast(occurred_at as date) in (select activity_date from {{ ref('int_affected_activity_dates') }})
     {% else %}
     select * from {{ ref('stg_follows') }}
