@@ -2,7 +2,7 @@
 
 Readers map headers through these specs, the validator derives every per-column rule from them, and
 the loader derives the raw tables' column order from them. Change the contract here, nowhere else.
-Spec: /work/shared/spec/contract.md sections 2, 3 and 6; raw DDL: docs/architecture.md.
+Spec: docs/contract.md sections 2, 3 and 6; raw DDL: docs/architecture.md.
 """
 
 from __future__ import annotations
