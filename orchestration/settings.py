@@ -6,7 +6,6 @@ nightly daemon all agree on the same files.
 | landing folder | DUALWHEEL_LANDING | data/landing |
 | published warehouse (what BI reads) | DUALWHEEL_WAREHOUSE | warehouse/dualwheel.duckdb |
 | reject-share gate | DUALWHEEL_MAX_REJECT_SHARE | 0.05 |
-| first landing-date partition | DUALWHEEL_PARTITIONS_START | 2024-01-01 |
 
 Relative paths in these variables are taken from the project root, not the current directory,
 because `dagster dev` and the daemon start code servers in directories of their own (the CLI
@@ -33,9 +32,6 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DEFAULT_LANDING = "data/landing"
 DEFAULT_WAREHOUSE = "warehouse/dualwheel.duckdb"
 DEFAULT_MAX_REJECT_SHARE = 0.05
-# Landing-date partitions need a fixed first day; two years back covers a brand's history
-# without making the partition list in the UI unwieldy (~1,000 keys).
-DEFAULT_PARTITIONS_START = "2024-01-01"
 TIMEZONE = "Asia/Shanghai"
 
 
@@ -67,7 +63,6 @@ class Settings:
     landing: Path
     warehouse: Path
     max_reject_share: float
-    partitions_start: str
 
     @property
     def work_db(self) -> Path:
@@ -89,7 +84,6 @@ class Settings:
             landing=_resolve(landing or os.environ.get("DUALWHEEL_LANDING", DEFAULT_LANDING)),
             warehouse=_resolve(warehouse or os.environ.get("DUALWHEEL_WAREHOUSE", DEFAULT_WAREHOUSE)),
             max_reject_share=share,
-            partitions_start=os.environ.get("DUALWHEEL_PARTITIONS_START", DEFAULT_PARTITIONS_START),
         )
 
     def export_to_env(self) -> None:
