@@ -21,8 +21,8 @@ import duckdb
 SQL = Path(__file__).with_name("floor.sql")
 
 
-def statements(landing: Path) -> list[tuple[str, str]]:
-    text = SQL.read_text().replace("{landing}", landing.as_posix())
+def statements(landing: Path, sql: Path = SQL) -> list[tuple[str, str]]:
+    text = sql.read_text().replace("{landing}", landing.as_posix())
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     out = []
     for stmt in (s.strip() for s in text.split(";")):
@@ -35,25 +35,32 @@ def statements(landing: Path) -> list[tuple[str, str]]:
 
 MARTS = ("dim_accounts", "fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
          "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "fct_fan_cohort")
-# Marts without a gmv column compare their own additive measures.
-MEASURES = {"dim_accounts": "count(distinct account_id)",
-            "fct_fan_cohort": "sum(new_fans), sum(fans_buying_30d), sum(fan_gmv_30d), sum(unfollowed_30d)"}
 
 
 def compare(con: duckdb.DuckDBPyConnection, warehouse: Path) -> list[str]:
+    """Every mart row for row: the warehouse's columns, in both directions (EXCEPT ALL), with
+    DOUBLE ratios rounded to 8 decimals (the two sum in different orders); money is exact."""
     con.execute(f"attach '{warehouse.as_posix()}' as dw (read_only)")
     lines = []
     for mart in MARTS:
-        cols = {c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = 'memory' or true "
-            "and schema_name = 'marts' and table_name = ?", [mart]).fetchall()}
-        measure = "sum(gmv)" if "gmv" in cols else ("sum(cohort_buyers)" if "cohort_buyers" in cols else "count(*)")
-        measure = MEASURES.get(mart, measure)
-        ours = con.execute(f"select count(*), {measure} from marts.{mart}").fetchall()[0]
-        theirs = con.execute(f"select count(*), {measure} from dw.marts.{mart}").fetchall()[0]
-        lines.append(f"compare {mart}: floor {ours} dualwheel {theirs} {'OK' if ours == theirs else 'DIFF'}")
+        cols = con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = 'dw' "
+            "and schema_name = 'marts' and table_name = ? order by column_index", [mart]).fetchall()
+        sel = ", ".join(f"round({c}, 8) as {c}" if ty in ("DOUBLE", "FLOAT") else c for c, ty in cols)
+        ours = f"select {sel} from memory.marts.{mart}" if _in_memory(con) else f"select {sel} from marts.{mart}"
+        theirs = f"select {sel} from dw.marts.{mart}"
+        only_floor = con.execute(f"select count(*) from ({ours} except all {theirs})").fetchone()[0]
+        only_dw = con.execute(f"select count(*) from ({theirs} except all {ours})").fetchone()[0]
+        n = con.execute(f"select count(*) from ({theirs})").fetchone()[0]
+        ok = only_floor == 0 and only_dw == 0
+        lines.append(f"compare {mart}: {n:,} rows; only in floor {only_floor:,}, only in dualwheel {only_dw:,} "
+                     f"{'OK' if ok else 'DIFF'}")
     con.execute("detach dw")
     return lines
+
+
+def _in_memory(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("select current_database()").fetchone()[0] == "memory"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--landing", type=Path, required=True)
     p.add_argument("--db", type=Path, required=True, help="DuckDB file to write the marts into (recreated)")
     p.add_argument("--profile-dir", type=Path, help="write EXPLAIN ANALYZE json per statement here")
+    p.add_argument("--sql", type=Path, default=SQL, help="the floor's SQL (default benchmarks/floor.sql)")
     p.add_argument("--compare", type=Path, help="a dualwheel published warehouse to compare marts with")
     args = p.parse_args(argv)
     for suffix in ("", ".wal"):
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
         con.execute("pragma enable_profiling = 'json'")
-    for i, (label, stmt) in enumerate(statements(args.landing.resolve())):
+    for i, (label, stmt) in enumerate(statements(args.landing.resolve(), args.sql)):
         if args.profile_dir:
             con.execute(f"pragma profiling_output = '{(args.profile_dir / f'{i:02d}_{label}.json').as_posix()}'")
         t = time.perf_counter()

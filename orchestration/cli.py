@@ -584,8 +584,13 @@ def cmd_generate(args) -> int:
     if args.format == "merchant" and args.messy:
         raise CliError("--messy and --format merchant cannot be combined",
                        hint="--format merchant already writes workbooks with the platform's own headers and words")
+    from simulator.exports import Knobs
+
+    if not 0 <= args.reexport_share <= 1 or args.files_per_day < 1:
+        raise CliError("--reexport-share must be between 0 and 1 and --files-per-day at least 1")
+    knobs = Knobs(reexport_share=args.reexport_share, files_per_day=args.files_per_day)
     summary = generate(Path(args.out), days=args.days, orders=args.orders, seed=args.seed, messy=args.messy,
-                       progress=not args.quiet, fmt=args.format)
+                       progress=not args.quiet, fmt=args.format, knobs=knobs)
     print(summary.describe())
     return 0
 
@@ -961,6 +966,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="contract: CSVs with the contract's headers (default); merchant: the same rows as a "
                           "shop's own exports (.xlsx workbooks, a GBK CSV, headers such as 订单编号/实付款/付款时间, "
                           "status words such as 交易成功/交易关闭/待发货) plus the mapping.yml that loads them")
+    gen.add_argument("--reexport-share", type=float, default=0.0, metavar="S",
+                     help="export shape: share of each day's order rows exported again, unchanged, the next day "
+                          "(a trailing-window export, 0-1; 0.3 gives ~2.1 rows per order, 1 ~3.2; default 0)")
+    gen.add_argument("--files-per-day", type=int, default=1, metavar="N",
+                     help="export shape: split each clean export into N files per day (default 1)")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
 

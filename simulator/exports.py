@@ -215,6 +215,12 @@ class Knobs:
     spike_refund_share: float = 0.14     # impulse buying on sale days is refunded more
     messy_invalid_share: float = 0.01    # per file; capped at 2.5 % so a 5 % reject gate holds
     messy_duplicate_share: float = 0.004
+    # Export *shape* (the simulated truth is the same): merchants often export a trailing window
+    # ("orders updated in the last 2 days"), so a share of each day's order rows reappears
+    # unchanged in the next day's file (0.3 -> ~2.1 rows per order instead of ~1.6; 1.0 -> ~3.2),
+    # and some split each export into several files per day. Used by the benchmark profiles.
+    reexport_share: float = 0.0
+    files_per_day: int = 1
 
 
 # Source mixes of a new buyer's first order by account role (follow, discovery, nearby, search,
@@ -964,6 +970,27 @@ def _write_clean(df: pl.DataFrame, path: Path) -> None:
     _clean(df).write_csv(path, datetime_format=_TS_FORMAT, float_precision=2)
 
 
+def _write_clean_parts(df: pl.DataFrame, day_dir: Path, export: str, parts: int) -> list[Path]:
+    """One clean CSV per export and day, or `parts` contiguous slices (`orders_part2.csv` ...)."""
+    parts = max(1, min(parts, df.height)) if df.height else 1
+    bounds = np.linspace(0, df.height, parts + 1).astype(int)
+    written = []
+    for p in range(parts):
+        path = day_dir / (f"{export}.csv" if p == 0 else f"{export}_part{p + 1}.csv")
+        _write_clean(df[bounds[p]:bounds[p + 1]], path)
+        written.append(path)
+    return written
+
+
+def _with_reexports(today: pl.DataFrame, yesterday: pl.DataFrame, share: float,
+                    rng: np.random.Generator) -> pl.DataFrame:
+    """Today's rows plus a `share` (0-1) of yesterday's, re-exported unchanged (a trailing-window
+    export): the deduplicated truth is the same, only the rows to read and deduplicate grow."""
+    if not yesterday.height:
+        return today
+    return pl.concat([today, yesterday.filter(pl.Series(rng.random(yesterday.height) < share))])
+
+
 # --------------------------------------------------------------------------------------------
 # Messy rendering
 # --------------------------------------------------------------------------------------------
@@ -1426,13 +1453,15 @@ def generate(out: Path, *, days: int = 180, orders: int = 100_000, seed: int = 6
         day_dir.mkdir(exist_ok=True)
         for export in EXPORTS:
             typed = frames[export](d)
+            if export == "orders" and knobs.reexport_share > 0 and d > 0:
+                typed = _with_reexports(typed, frames[export](d - 1), knobs.reexport_share,
+                                        np.random.default_rng([seed, d, 7]))
             if renderer:
                 written = renderer.write(export, typed, day_dir, d, date)
             elif fmt == "merchant":
                 written = [_write_merchant(export, typed, day_dir)]
             else:
-                written = [day_dir / f"{export}.csv"]
-                _write_clean(typed, written[0])
+                written = _write_clean_parts(typed, day_dir, export, knobs.files_per_day)
             files += written
             rows[export] += typed.height
         dates.append(date)

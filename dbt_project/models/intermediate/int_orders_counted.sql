@@ -67,9 +67,6 @@ enriched as (
             case when counted.traffic_source = 'follow' then 'private' else 'public' end
         ) as domain,
         coalesce(traffic_sources.is_paid, counted.traffic_source = 'paid') as is_paid,
-        counted.product_id,
-        counted.category,
-        counted.quantity,
         counted.status,
         counted.gmv,
         counted.refund_amount,

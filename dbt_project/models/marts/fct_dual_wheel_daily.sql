@@ -22,22 +22,25 @@ counted_orders as (
 
 ),
 
-first_orders as (
+new_buyers as (
 
-    select * from {{ ref('int_buyer_first_orders') }}
-
-),
-
-orders_flagged as (
-
+    -- Each (brand, buyer) has exactly one T0 order and an account belongs to one brand, so the
+    -- buyers whose T0 is one of an account-day's orders are the T0 rows counted per (T0 date,
+    -- T0 account). Aggregating the ~3M T0 rows replaces joining ~10M counted orders to them on
+    -- order_id (10M orders: the mart's largest cost).
     select
-        counted_orders.*,
-        first_orders.t0_order_id is not null as is_t0_order
+        t0_order_date as order_date,
+        t0_account_id as account_id,
+        count(*) as new_buyers
 
-    from counted_orders
+    from {{ ref('int_buyer_first_orders') }}
+    {% if dw_is_partial_refresh() %}
+    where t0_order_date in (select order_date from {{ ref('int_affected_order_dates') }})
+    {% endif %}
 
-    left join first_orders
-        on counted_orders.order_id = first_orders.t0_order_id
+    group by
+        t0_order_date,
+        t0_account_id
 
 ),
 
@@ -49,8 +52,6 @@ daily as (
         brand,
         count(*) as orders,
         count(distinct buyer_id) as buyers,
-        -- New (新买家): the buyer's brand-level T0 order is one of this account-day's orders.
-        count(distinct case when is_t0_order then buyer_id end) as new_buyers,
         sum(gmv) as gmv,
         sum(refund_amount) as refund_amount,
         sum(net_gmv) as net_gmv,
@@ -58,12 +59,27 @@ daily as (
         sum(case when domain = 'public' then gmv else 0 end) as gmv_public,
         sum(case when domain = 'public' and is_paid then gmv else 0 end) as gmv_public_paid
 
-    from orders_flagged
+    from counted_orders
 
     group by
         order_date,
         account_id,
         brand
+
+),
+
+with_new_buyers as (
+
+    select
+        daily.*,
+        -- New (新买家): the buyer's brand-level T0 order is one of this account-day's orders.
+        coalesce(new_buyers.new_buyers, 0) as new_buyers
+
+    from daily
+
+    left join new_buyers
+        on daily.order_date = new_buyers.order_date
+        and daily.account_id = new_buyers.account_id
 
 )
 
@@ -84,4 +100,4 @@ select
     {{ dw_money('gmv_public - gmv_public_paid') }} as gmv_public_organic,
     {{ dw_ratio('gmv_private', 'gmv') }} as private_share,
     {{ dw_ratio('gmv - gmv_public_paid', 'gmv') }} as organic_share
-from daily
+from with_new_buyers
