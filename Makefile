@@ -38,4 +38,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .dagster_home warehouse/*.dagster warehouse/*.lake dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*
+	rm -rf $(VENV) .dagster_home warehouse/*.dagster warehouse/*.dbt warehouse/*.lake dbt_project/target dbt_project/logs data/landing warehouse/*.duckdb*

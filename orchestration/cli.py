@@ -206,13 +206,13 @@ def _runs_listed_in_ui(instance, definitions, job_name: str):
         del instance.create_run_for_job
 
 
-def _failed_dbt_nodes(limit: int = 10) -> list[str]:
-    """The dbt tests/models that failed in the last dbt run, from its run_results.json."""
+def _failed_dbt_nodes(warehouse: Path, limit: int = 10) -> list[str]:
+    """The dbt tests/models that failed in the warehouse's last dbt run, from its run_results.json."""
     import json
 
-    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.settings import dbt_target_for
 
-    path = DBT_PROJECT_DIR / "target" / "dagster_run" / "run_results.json"
+    path = dbt_target_for(warehouse) / "run_results.json"
     try:
         results = json.loads(path.read_text())["results"]
     except (OSError, ValueError, KeyError):
@@ -291,7 +291,7 @@ def _ingest(settings, *, show_progress: bool) -> RunOutcome:
     return run_job("ingest_job", settings, [], show_progress=show_progress, asset_selection=[["raw", "accounts"]])
 
 
-def _report_outcome(outcome: RunOutcome, what: str) -> None:
+def _report_outcome(outcome: RunOutcome, what: str, warehouse: Path) -> None:
     for name, description in outcome.warned_checks:
         print(f"  warn  {name}: {description}", file=sys.stdout if outcome.success else sys.stderr)
     if outcome.success:
@@ -303,7 +303,7 @@ def _report_outcome(outcome: RunOutcome, what: str) -> None:
         if "blocking asset check" in message and outcome.failed_checks:
             continue  # already listed above, with its figures
         if step == "dbt_models":
-            failed_tests = _failed_dbt_nodes()
+            failed_tests = _failed_dbt_nodes(warehouse)
             if failed_tests:
                 lines.extend(f"  dbt failed    {line}" for line in failed_tests)
                 continue
@@ -606,7 +606,7 @@ def cmd_ingest(args) -> int:
     print(f"ingesting from {settings.landing} ({len(dates)} landing date(s) {dates[0]} .. {dates[-1]})")
     _warn_about_landing(settings, args)
     outcome = _ingest(settings, show_progress=not args.quiet)
-    _report_outcome(outcome, "ingestion")
+    _report_outcome(outcome, "ingestion", settings.warehouse)
     import duckdb
 
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
@@ -644,7 +644,7 @@ def cmd_build(args) -> int:
 
         outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet,
                                           extra_tags={INGEST_RUN_TAG: outcome.run_id}))
-    _report_outcome(outcome, "build")
+    _report_outcome(outcome, "build", settings.warehouse)
     # Counted per check evaluation, as the report (audit.check_results) and the UI's run pages count.
     print(f"build succeeded in {outcome.seconds:.0f} s: checks {outcome.passed_checks} passed, "
           f"{len(outcome.warned_checks)} warned, {len(outcome.failed_checks)} failed; published {settings.warehouse}")

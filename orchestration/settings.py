@@ -97,6 +97,19 @@ class Settings:
             os.environ.setdefault(name, value)
 
 
+def dbt_target_for(warehouse: Path) -> Path:
+    """dbt's target folder for one warehouse's runs: `<stem>.dbt` beside it.
+
+    dbt re-parses the whole project when the profile changed since the target's last parse, and
+    the profile holds the working database's path: one shared target folder made every run after
+    a run on another warehouse (a test, a benchmark, a second brand) parse 31 models, 140 tests
+    and 546 macros from scratch ("Unable to do partial parsing because profile has changed"),
+    and two warehouses building at once overwrote each other's run_results.json, which the CLI
+    reads to name failed tests."""
+    warehouse = Path(warehouse)
+    return warehouse.with_name(warehouse.stem + ".dbt")
+
+
 def dagster_home_for(warehouse: Path) -> Path:
     """The Dagster home (run history, schedules, event logs) of one warehouse: a folder beside it
     named `<stem>.dagster` (warehouse/dualwheel.duckdb -> warehouse/dualwheel.dagster), so the

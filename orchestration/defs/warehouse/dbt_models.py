@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from typing import Any, Mapping
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
@@ -19,7 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.metadata import table_metadata
 from orchestration.defs.resources import EngineResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import dbt_target_for
 
 LAYERS = ("staging", "intermediate", "marts")
 
@@ -205,7 +206,6 @@ OBSERVED_FIGURES = {
 DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-DBT_TARGET_PATH = DBT_PROJECT_DIR / "target" / "dagster_run"
 
 
 @dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="dbt_models")
@@ -231,8 +231,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 
         bar = tqdm(total=_dbt_node_count(), desc="dbt build (models + tests)", unit="node", leave=False)
     try:
-        # A fixed target path: dagster-dbt otherwise leaves a ~1.5 MB folder per run.
-        for event in dbt.cli(DBT_BUILD_ARGS, context=context, target_path=DBT_TARGET_PATH).stream():
+        # A fixed target path per warehouse (settings.dbt_target_for): dagster-dbt otherwise leaves a
+        # ~1.5 MB folder per run, and dbt's partial parsing needs the previous parse of this profile.
+        target = dbt_target_for(Path(warehouse.warehouse))
+        for event in dbt.cli(DBT_BUILD_ARGS, context=context, target_path=target).stream():
             if bar is not None:
                 bar.update(1)
             events.append(event)
