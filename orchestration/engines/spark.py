@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,20 @@ class SparkRun:
     ingest: "SparkIngestResult | None" = None
     stages: dict[str, float] = field(default_factory=dict)
     published: object | None = None
+    #: Every check this run evaluated, as rows of audit.check_results without the run id:
+    #: (asset_key, check_name, passed, severity 'ERROR' | 'WARN', description, evaluated_at).
+    checks: list[tuple] = field(default_factory=list)
+
+    def check(self, asset_key: str, name: str, passed: bool, description: str | None = None,
+              severity: str = "ERROR") -> None:
+        self.checks.append((asset_key, name, bool(passed), severity, None if passed else description,
+                            datetime.now(timezone.utc)))
+
+    def check_counts(self) -> dict[str, int]:
+        """passed / warned / failed, counted as the DuckDB engine's CLI summary and report count."""
+        return {"passed": sum(c[2] for c in self.checks),
+                "warned": sum(1 for c in self.checks if not c[2] and c[3] == "WARN"),
+                "failed": sum(1 for c in self.checks if not c[2] and c[3] != "WARN")}
 
     def describe_stages(self) -> str:
         return ", ".join(f"{k} {v:.1f} s" for k, v in self.stages.items())
@@ -105,11 +120,12 @@ def ingest(spark: "SparkSession", settings: "Settings", engine: "EngineSettings"
            jobs: list[tuple[Path, str]] | None = None, run_gx: bool = True) -> "SparkIngestResult":
     """Ingest the landing on Spark and apply the gates; raises FilesRejected or GateFailed."""
     from ingestion import quality
-    from ingestion.spark_ingest import ingest_on_spark, mark_for_recheck, reject_share_violations
+    from ingestion.spark_ingest import ingest_on_spark, record_verdicts, reject_share_violations
 
     started = time.perf_counter()
     result = ingest_on_spark(spark, settings.landing, landing_jobs(settings.landing) if jobs is None else jobs,
-                             staging_root=engine.lake / "_staging", run_id=run.run_id, run_gx=run_gx)
+                             staging_root=engine.lake / "_staging", run_id=run.run_id, run_gx=run_gx,
+                             awaiting_gates=True)
     run.ingest = result
     run.stages["ingest"] = time.perf_counter() - started
     if result.rejected_files:
@@ -118,18 +134,28 @@ def ingest(spark: "SparkSession", settings: "Settings", engine: "EngineSettings"
     changed_by_export: dict[str, list[str]] = {}
     for r in result.changed:
         changed_by_export.setdefault(r.export, []).append(r.path)
-    for export, dq in result.dq.items():
+    failed_files: list[str] = []
+    # One check result per gate, named and described as the Dagster assets' checks (audit.check_results).
+    for export in (ROSTER_EXPORT, *DAILY_EXPORTS):
+        dq = result.dq.get(export, [])
         blocking = quality.blocking_failures(dq)
         if blocking:
-            mark_for_recheck(spark, changed_by_export.get(export, []), "gx-failed")
+            failed_files.extend(changed_by_export.get(export, []))
             failures.extend(f"{export}_pass_great_expectations: {f.expectation} ({f.column_name or 'table'}): "
                             f"observed {f.observed_value}" for f in blocking[:5])
+        run.check(f"raw/{export}", f"{export}_pass_great_expectations", not blocking,
+                  "; ".join(f"{f.expectation} ({f.column_name or 'table'}): observed {f.observed_value}"
+                            for f in blocking[:5]) or None)
     for export in DAILY_EXPORTS:
         violations = reject_share_violations(spark, export, settings.max_reject_share)
         if violations:
-            mark_for_recheck(spark, [f for v in violations for f in v.files], "gate-failed")
+            failed_files.extend(f for v in violations for f in v.files)
             failures.extend(f"{export}_reject_share_within_threshold: {v.describe(settings.max_reject_share)}"
                             for v in violations[:10])
+        run.check(f"raw/{export}", f"{export}_reject_share_within_threshold", not violations,
+                  "\n".join(v.describe(settings.max_reject_share) for v in violations[:10]) or None)
+    # The files of this run are 'pending' until here; only 'passed' ones are skipped by later runs.
+    record_verdicts(spark, passed=[r.path for r in result.changed], failed=failed_files)
     run.stages["gates"] = time.perf_counter() - started - run.stages["ingest"]
     if failures:
         raise GateFailed("\n".join(failures))
