@@ -61,13 +61,28 @@ def ingest_export(context, warehouse, engine, export: str, jobs: list[tuple[Path
                   "worst_reject_share": max((v.share for v in violations), default=0.0)})
 
 
-def publish(context, warehouse, engine):
-    """Marts + audit from the lake into the published DuckDB file (warehouse/publish.py swap)."""
+def publish(context, warehouse, engine, record_checks=None):
+    """Marts + audit from the lake into the published DuckDB file (warehouse/publish.py swap).
+
+    As on DuckDB, only rows of files whose gates passed are published (a transform run started
+    on its own must not carry a failed or interrupted ingestion to BI), and record_checks(con)
+    writes the build's audit.check_results into the new file before the swap; returns
+    (PublishResult, what record_checks returned)."""
+    from ingestion.spark_ingest import unverified_files
     from orchestration.engines.spark import SparkRun, publish_from_lake
 
     spark = engine.spark(warehouse)
-    return publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
-                             SparkRun(run_id=context.run.run_id))
+    pending = unverified_files(spark)
+    if pending:
+        names = "; ".join(f"{p} ({v})" for p, v in pending[:5]) + (" …" if len(pending) > 5 else "")
+        raise RuntimeError(f"{len(pending)} landing file(s) have no passing gate verdict: {names}; "
+                           "their dates must pass ingestion first (`dualwheel build` re-checks them)")
+    recorded = []
+    result = publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
+                               SparkRun(run_id=context.run.run_id),
+                               on_work_db=None if record_checks is None else
+                               (lambda con: recorded.append(record_checks(con))))
+    return result, (recorded[0] if recorded else None)
 
 
 def dbt_build(context, warehouse, engine) -> Iterator:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ingestion.contract import DAILY_EXPORTS, ROSTER_EXPORT
 from ingestion.errors import FileRejected, FilesRejected
@@ -175,13 +175,59 @@ def run_dbt(spark: "SparkSession", run: SparkRun) -> None:
     run.stages["dbt"] = time.perf_counter() - started
     if res.exception is not None:
         raise DbtFailed(f"dbt on Spark: {str(res.exception).strip().splitlines()[0]}")
+    _record_dbt_checks(res, run)
     if not res.success:
         failed = [r for r in (res.result or []) if str(getattr(r, "status", "")) in ("error", "fail")]
         names = ", ".join(f"{r.node.name} ({r.status})" for r in failed[:10])
         raise DbtFailed(f"dbt on Spark failed: {names or 'see dbt_project/logs/dbt.log'}")
 
 
+def _dagster_defs():
+    """The Dagster definitions whose check names and keys a Spark run reports (imported only after
+    dbt ran: ~5 s of imports on 2 cores; their beta/preview warnings are not the user's concern)."""
+    import types
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from orchestration.defs.ingestion.assets import landing_is_fresh
+        from orchestration.defs.warehouse.dbt_models import dbt_models
+    return types.SimpleNamespace(landing_is_fresh=landing_is_fresh, dbt_models=dbt_models)
+
+
+def _record_dbt_checks(res, run: SparkRun) -> None:
+    """The dbt tests that the Dagster assets expose as checks, one row each, with the check names,
+    asset keys and severities of dagster_spark.dbt_build (dbt's source tests are not checks there)."""
+    checks = {key.name: key for key in _dagster_defs().dbt_models.check_keys}
+    for r in res.result or []:
+        status = str(r.status)
+        if r.node.resource_type == "test" and r.node.name in checks:
+            run.check(checks[r.node.name].asset_key.to_user_string(), r.node.name, status == "pass",
+                      (r.message or f"dbt test {status}") if status != "pass" else None,
+                      severity="WARN" if status == "warn" else "ERROR")
+
+
+def record_freshness_check(settings: "Settings", run: SparkRun) -> None:
+    """landing_is_fresh (warn only), evaluated as the DuckDB engine's transform run evaluates it."""
+    from orchestration.defs.resources import WarehouseResource
+
+    result = _dagster_defs().landing_is_fresh(warehouse=WarehouseResource.from_settings(settings))
+    run.check("raw/orders", "landing_is_fresh", result.passed, result.description,
+              severity=getattr(result.severity, "value", str(result.severity)))
+
+
 # --------------------------------------------------------------------------- publishing
+
+
+def write_check_results(con, run_id: str, checks: list[tuple]) -> None:
+    """audit.check_results in the DuckDB file about to be published, laid out as
+    orchestration/defs/warehouse/publish.py record_check_results writes it on the DuckDB engine."""
+    con.execute("create schema if not exists audit")
+    con.execute("""create or replace table audit.check_results (run_id varchar, asset_key varchar, check_name varchar,
+                   passed boolean, severity varchar, description varchar, evaluated_at timestamptz)""")
+    if checks:
+        con.executemany("insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
+                        [(run_id, *c) for c in checks])
 
 
 def _location(spark: "SparkSession", table: str) -> Path:
@@ -266,14 +312,28 @@ def build_work_db(tables: dict[str, tuple[Path, list[tuple[str, str]]]], target:
 
 
 def publish_from_lake(spark: "SparkSession", settings: "Settings", engine: "EngineSettings", run: SparkRun,
-                      schemas: tuple[str, ...] = ("marts", "audit")):
-    """Marts + audit from the lake into the published DuckDB file, swapped atomically."""
+                      schemas: tuple[str, ...] = ("marts", "audit"), *, with_checks: bool = False,
+                      on_work_db: "Callable[[object], object] | None" = None):
+    """Marts + audit from the lake into the published DuckDB file, swapped atomically.
+
+    with_checks: the run's checks (run.checks) become audit.check_results, as a DuckDB-engine
+    build publishes them; on_work_db(con) runs on the new file before the swap (the Dagster
+    asset records its run's checks there).
+    """
+    import duckdb
+
     from warehouse.publish import publish
 
     started = time.perf_counter()
     work = settings.warehouse.with_name(settings.warehouse.stem + ".spark-work.duckdb")
     try:
         build_work_db(lake_tables(spark, schemas), work)
+        if with_checks or on_work_db is not None:
+            with duckdb.connect(str(work)) as con:
+                if with_checks:
+                    write_check_results(con, run.run_id, run.checks)
+                if on_work_db is not None:
+                    on_work_db(con)
         run.published = publish(work, settings.warehouse, schemas=schemas, run_id=run.run_id)
     finally:
         work.unlink(missing_ok=True)
@@ -288,13 +348,15 @@ def build(settings: "Settings", engine: "EngineSettings", *, with_dbt: bool = Tr
     run = SparkRun(run_id=uuid.uuid4().hex)
     started = time.perf_counter()
     spark = spark_session(engine)
-    run.stages["spark session"] = time.perf_counter() - started
+    run.stages["session"] = time.perf_counter() - started
     ingest(spark, settings, engine, run)
     if with_dbt:
         run_dbt(spark, run)
-    publish_from_lake(spark, settings, engine, run, schemas=schemas)
+        record_freshness_check(settings, run)
+    publish_from_lake(spark, settings, engine, run, schemas=schemas, with_checks=with_dbt)
     return run
 
 
 __all__ = ["DbtFailed", "FileRejected", "GateFailed", "SparkRun", "build", "ingest", "landing_jobs", "lake_tables",
-           "publish_from_lake", "run_dbt", "spark_session", "stop_spark_session", "build_work_db"]
+           "publish_from_lake", "record_freshness_check", "run_dbt", "spark_session", "stop_spark_session",
+           "build_work_db", "write_check_results"]
