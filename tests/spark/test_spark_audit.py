@@ -73,3 +73,25 @@ def test_mapping_change_and_failed_gate_reread_files_on_spark(spark, tmp_path):
     assert statuses[f"{DAY}/follows.csv"] == "replaced" and statuses[new] == "unchanged"
     assert statuses[f"{DAY}/orders.csv"] == "unchanged"
     assert unverified_files(spark) == []
+
+
+def test_a_lake_from_before_gate_verdicts_gains_the_columns(spark):
+    """Lakes built before this change: the columns are added, their files count as passed (as the
+    DuckDB migration's default says) and are not read again for it."""
+    from ingestion.spark_ingest import ensure_catalog, unverified_files
+
+    spark, _ = spark
+    spark.sql("create database if not exists audit")
+    spark.sql("drop table if exists audit.ingested_files")
+    spark.sql("drop table if exists audit.file_fingerprints")
+    spark.sql("create table audit.ingested_files (path string, export string, landing_date date, sha256 string, "
+              "rows_read bigint, rows_accepted bigint, rows_rejected bigint, ingested_at timestamp_ntz, "
+              "status string) using parquet")
+    spark.sql("create table audit.file_fingerprints (path string, size_bytes bigint, mtime_ns bigint, "
+              "sha256 string) using parquet")
+    spark.sql("insert into audit.ingested_files values ('2026-06-16/orders.csv', 'orders', date'2026-06-16', 'abc', "
+              "1, 1, 0, timestamp'2026-06-16 10:00:00', 'loaded')")
+    ensure_catalog(spark)
+    assert spark.table("audit.ingested_files").columns[-2:] == ["gate_verdict", "mapping_digest"]
+    assert spark.table("audit.file_fingerprints").columns[-1] == "headers"
+    assert unverified_files(spark) == []
