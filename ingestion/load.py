@@ -228,6 +228,24 @@ BatchHook = Callable[[str, pl.DataFrame], None]
 UNVERIFIED_SHA = "gate-verdict-pending"
 
 
+def verified_sha256(sha256: str, gate_verdict: str | None) -> str:
+    """The ingested hash a file is compared with: its own once its gates passed, else one that
+    never matches (the SQL of _known_files computes the same on DuckDB)."""
+    return sha256 if gate_verdict == "passed" else UNVERIFIED_SHA
+
+
+def must_read(previous_sha256: str | None, previous_digest: str | None, sha256: str, digest: str) -> bool:
+    """Whether a landing file is read, validated and gated (again); one decision for both engines
+    (the Spark engine calls it on its executors, ingestion/spark_ingest.py).
+
+    previous_sha256: its audit.ingested_files hash through verified_sha256 (None: never ingested);
+    previous_digest: its recorded mapping_digest; sha256, digest: the file's content hash and
+    MerchantMapping.digest now. New content, no passing gate verdict, or a change of the
+    mapping.yml entries that apply to it (contract §6) -> read it.
+    """
+    return previous_sha256 is None or previous_sha256 != sha256 or (previous_digest or "") != digest
+
+
 def _known_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     """path -> (sha256, rows_read, rows_accepted, rows_rejected, mapping_digest or '')."""
     # A file without a passing verdict is loaded again, whatever its content: a run interrupted
@@ -256,7 +274,7 @@ def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple],
         headers = read_headers(data, path, source_file)
         digest = mapping.digest(spec, headers)
     strings = None
-    if previous is None or previous[0] != sha256 or (previous[4] if len(previous) > 4 else "") != digest:
+    if must_read(previous and previous[0], previous[4] if previous and len(previous) > 4 else "", sha256, digest):
         strings = read_strings(data, path, spec, source_file, mapping).with_columns(
             pl.lit(source_file, dtype=pl.String).alias("_source_file"),
             pl.lit(landing_date, dtype=pl.Date).alias("_landing_date"),

@@ -44,9 +44,9 @@ import pyarrow as pa
 from .contract import DAILY_EXPORTS, EXPORTS, ROSTER_EXPORT, get_export
 from .errors import FileRejected
 from .gates import RejectShareViolation, reason_kind
-from .load import FileResult
+from .load import FileResult, must_read, verified_sha256
 from .mapping import MerchantMapping, load_mapping
-from .readers import landing_date_of, read_bytes, read_strings, relative_posix
+from .readers import landing_date_of, read_bytes, read_headers, read_strings, relative_posix
 from .validate import raw_schema, validate_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,6 +119,8 @@ _META: dict[str, pa.DataType] = {
     "_seconds": pa.float64(),
     "_worker": pa.string(),  # host, pid of the Python worker, Spark task attempt
     "_dq": pa.string(),
+    "_mapping_digest": pa.string(),  # MerchantMapping.digest of the entries that apply ('' if none)
+    "_headers": pa.string(),  # the file's header row (JSON) when the digest needed it
 }
 
 ENVELOPE = pa.schema([pa.field(n, t) for n, t in _META.items()]
@@ -190,7 +192,14 @@ def _process_file(job: dict, run_gx: bool, mapping: MerchantMapping | None = Non
         landing_date = landing_date_of(path, export, source_file)
         data, sha256 = read_bytes(path)
         file_row["_sha256"] = sha256
-        if sha256 == job["previous_sha256"]:
+        digest = ""
+        if mapping is not None and mapping.applies_to(export):
+            # As the DuckDB loader: only exports that mapping.yml names pay for the header row.
+            headers = read_headers(data, path, source_file)
+            digest = mapping.digest(get_export(export), headers)
+            file_row["_headers"] = json.dumps(headers, ensure_ascii=False)
+        file_row["_mapping_digest"] = digest
+        if not must_read(job["previous_sha256"], job["previous_digest"], sha256, digest):
             file_row["_status"] = "unchanged"
         else:
             accepted, rejected = parse_file(data, path, export, source_file, landing_date, mapping)
@@ -241,12 +250,16 @@ def _table_schema(export: str) -> pa.Schema:
 REJECTED_SCHEMA = pa.schema([("export", pa.string()), ("source_file", pa.string()), ("row_number", pa.int64()),
                              ("reasons", pa.list_(pa.string())), ("raw_record", pa.string()),
                              ("landing_date", pa.date32())])
+# gate_verdict and mapping_digest (and the fingerprints' headers) mean what they mean on DuckDB
+# (ingestion/load.py DDL): 'pending' until this run's gates judged the file, then 'passed' or
+# 'failed'; only 'passed' files with the same content and mapping digest are skipped.
 INGESTED_FILES_SCHEMA = pa.schema([("path", pa.string()), ("export", pa.string()), ("landing_date", pa.date32()),
                                    ("sha256", pa.string()), ("rows_read", pa.int64()),
                                    ("rows_accepted", pa.int64()), ("rows_rejected", pa.int64()),
-                                   ("ingested_at", pa.timestamp("us")), ("status", pa.string())])
+                                   ("ingested_at", pa.timestamp("us")), ("status", pa.string()),
+                                   ("gate_verdict", pa.string()), ("mapping_digest", pa.string())])
 FINGERPRINTS_SCHEMA = pa.schema([("path", pa.string()), ("size_bytes", pa.int64()), ("mtime_ns", pa.int64()),
-                                 ("sha256", pa.string())])
+                                 ("sha256", pa.string()), ("headers", pa.string())])
 DQ_SCHEMA = pa.schema([("run_id", pa.string()), ("suite", pa.string()), ("expectation", pa.string()),
                        ("column_name", pa.string()), ("severity", pa.string()), ("success", pa.bool_()),
                        ("observed_value", pa.string()), ("checked_at", pa.timestamp("us"))])
@@ -276,6 +289,18 @@ def ensure_catalog(spark: SparkSession) -> None:
         part = f" partitioned by (`{partition}`)" if partition else ""
         # The partition column is declared among the columns; Spark moves it last.
         spark.sql(f"create table if not exists {table} ({_ddl(schema)}) using parquet{part}")
+    # Lakes created before gate verdicts and mapping digests existed: add the columns. Their rows
+    # read NULL, taken as 'passed' (see _verdict), as the DuckDB migration's default does.
+    for table in ("audit.ingested_files", "audit.file_fingerprints"):
+        schema, _ = TABLES[table]
+        have = set(spark.table(table).columns)
+        missing = [f for f in schema if f.name not in have]
+        if missing:
+            spark.sql(f"alter table {table} add columns ({_ddl(pa.schema(missing))})")
+
+
+def _verdict(row: dict) -> str:
+    return row.get("gate_verdict") or "passed"
 
 
 # --------------------------------------------------------------------------- driver side
@@ -337,13 +362,17 @@ def _replace_partitions(spark: SparkSession, table: str, staged: DataFrame, file
 
 
 def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tuple[Path, str]], *,
-                    staging_root: Path, run_id: str, run_gx: bool = True) -> SparkIngestResult:
+                    staging_root: Path, run_id: str, run_gx: bool = True,
+                    awaiting_gates: bool = False) -> SparkIngestResult:
     """Load (path, export) files into the raw/audit Parquet tables, parsing on the executors.
 
     Same outcome as ingestion.load.ingest_files on DuckDB: unchanged files (same sha256) are not
     read again (untouched ones are not even opened: size+mtime fingerprints), a changed file
     replaces its previous rows, a rejected file writes nothing and does not stop the others.
     `staging_root` is a folder in the lake for this run's intermediate Parquet (removed at the end).
+    Which files are read again is ingestion.load.must_read, as on DuckDB: new content, no passing
+    gate verdict, or changed mapping.yml entries for the file. awaiting_gates: as on DuckDB, the
+    loaded files stay 'pending' until the caller records their verdicts (record_verdicts).
     """
     from pyspark.sql import functions as F
 
@@ -373,33 +402,49 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
         stat = path.stat()
         stats[source_file] = (stat.st_size, stat.st_mtime_ns)
         prev, fp = known.get(source_file), fingerprints.get(source_file)
+        previous_sha = verified_sha256(prev["sha256"], _verdict(prev)) if prev else None
+        previous_digest = (prev.get("mapping_digest") or "") if prev else ""
         if prev is not None and fp is not None and fp["sha256"] == prev["sha256"] \
                 and (fp["size_bytes"], fp["mtime_ns"]) == stats[source_file]:
-            unchanged[source_file] = _unchanged_result(prev)
-            continue
+            # Untouched since hashed: the digest comes from its recorded headers, the file stays
+            # closed; without recorded headers (a mapping entry for its export is new) an executor
+            # reads its header row.
+            if not mapping.applies_to(export):
+                digest = ""
+            elif fp.get("headers") is not None:
+                digest = mapping.digest(get_export(export), json.loads(fp["headers"]))
+            else:
+                digest = None
+            if digest is not None and not must_read(previous_sha, previous_digest, fp["sha256"], digest):
+                unchanged[source_file] = _unchanged_result(prev)
+                continue
         # The executors need the path as they see it: absolute (a shared mount on a cluster).
         tasks.append({"path": str(path.resolve()), "export": export, "source_file": source_file,
-                      "previous_sha256": prev["sha256"] if prev else None})
+                      "previous_sha256": previous_sha, "previous_digest": previous_digest})
 
     file_rows: list[dict] = []
     staging = Path(staging_root) / f"ingest-{run_id}"
     out.phases["plan"] = time.perf_counter() - started
     if tasks:
-        task_schema = "path string, export string, source_file string, previous_sha256 string"
+        task_schema = ("path string, export string, source_file string, previous_sha256 string, "
+                       "previous_digest string")
         # One file per partition, so one task per file: files are spread over every executor.
         files_df = spark.sparkContext.parallelize(tasks, len(tasks)).map(
-            lambda d: (d["path"], d["export"], d["source_file"], d["previous_sha256"])).toDF(task_schema)
+            lambda d: (d["path"], d["export"], d["source_file"], d["previous_sha256"],
+                       d["previous_digest"])).toDF(task_schema)
         envelope = files_df.mapInArrow(_executor_function(run_gx, mapping), _ddl(ENVELOPE))
         envelope.write.mode("overwrite").parquet(str(staging / "envelope"))
         staged = spark.read.parquet(str(staging / "envelope"))
         file_rows = [r.asDict() for r in staged.where(F.col("_kind").isin("file", "dq"))
                      .select("_kind", "_export", "_file", "_sha256", "_status", "_error", "_rows_accepted",
-                             "_rows_rejected", "_seconds", "_worker", "_dq").collect()]
+                             "_rows_rejected", "_seconds", "_worker", "_dq", "_mapping_digest",
+                             "_headers").collect()]
 
     out.phases["executors"] = time.perf_counter() - started - out.phases["plan"]
     now = _now_local()
     changed: dict[str, list[dict]] = {}
     dq_rows: list[dict] = []
+    headers: dict[str, str | None] = {}
     for row in file_rows:
         if row["_kind"] == "dq":
             results = [_dq_result(d) for d in json.loads(row["_dq"])]
@@ -407,6 +452,7 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
             dq_rows.extend({"run_id": run_id, **d, "checked_at": now} for d in json.loads(row["_dq"]))
             continue
         out.workers[row["_file"]] = row["_worker"]
+        headers[row["_file"]] = row["_headers"]
         if row["_status"] == "rejected":
             out.rejected_files.append(FileRejected(row["_file"], row["_error"]))
         elif row["_status"] == "unchanged":
@@ -444,7 +490,9 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
                                           "sha256": result.sha256, "rows_read": result.rows_read,
                                           "rows_accepted": result.rows_accepted,
                                           "rows_rejected": result.rows_rejected, "ingested_at": now,
-                                          "status": result.status}
+                                          "status": result.status,
+                                          "gate_verdict": "pending" if awaiting_gates else "passed",
+                                          "mapping_digest": r["_mapping_digest"] or ""}
         # Rejected rows of every changed export in one rewrite (each rewrite is two Spark jobs).
         all_files = sorted({f for rows in changed.values() for f in (r["_file"] for r in rows)} | roster_files)
         all_dates = {None} if roster_files else set()
@@ -467,7 +515,8 @@ def ingest_on_spark(spark: SparkSession, landing_root: Path, jobs: Iterable[tupl
         for path in touched:
             size, mtime = stats.get(path, (None, None))
             if size is not None:
-                fps[path] = {"path": path, "size_bytes": size, "mtime_ns": mtime, "sha256": results[path].sha256}
+                fps[path] = {"path": path, "size_bytes": size, "mtime_ns": mtime, "sha256": results[path].sha256,
+                             "headers": headers.get(path, (fingerprints.get(path) or {}).get("headers"))}
         if fps != fingerprints:
             _overwrite_small(spark, "audit.file_fingerprints", list(fps.values()))
     order = {relative_posix(p, root): i for i, (p, _) in enumerate(jobs)}
@@ -503,16 +552,28 @@ def _dq_result(d: dict) -> DQResult:
 # --------------------------------------------------------------------------- gates
 
 
-def mark_for_recheck(spark: SparkSession, paths: Iterable[str], marker: str) -> None:
-    """Overwrite these files' ingested hash (as the DuckDB gates do) so the next run reads them again."""
-    paths = set(paths)
-    if not paths:
+def record_verdicts(spark: SparkSession, *, passed: Iterable[str] = (), failed: Iterable[str] = ()) -> None:
+    """ingestion.gates.record_verdicts on Spark: the gate verdict of landing files; 'failed' wins.
+
+    A file not 'passed' is read, validated and gated again by the next run (ingestion.load.must_read)."""
+    failed = set(failed)
+    passed = set(passed) - failed
+    if not passed and not failed:
         return
     rows = _collect_table(spark, "audit.ingested_files")
+    changed = False
     for r in rows:
-        if r["path"] in paths:
-            r["sha256"] = marker
-    _overwrite_small(spark, "audit.ingested_files", rows)
+        verdict = "failed" if r["path"] in failed else "passed" if r["path"] in passed else None
+        if verdict is not None and r.get("gate_verdict") != verdict:
+            r["gate_verdict"], changed = verdict, True
+    if changed:
+        _overwrite_small(spark, "audit.ingested_files", rows)
+
+
+def unverified_files(spark: SparkSession) -> list[tuple[str, str]]:
+    """ingestion.gates.unverified_files on Spark: (path, verdict) of files whose gates have not passed."""
+    return sorted((r["path"], _verdict(r)) for r in _collect_table(spark, "audit.ingested_files")
+                  if _verdict(r) != "passed")
 
 
 def reject_share_violations(spark: SparkSession, export: str, max_share: float, *,

@@ -684,15 +684,17 @@ def _run_on_spark(settings, engine, dates: list[str], *, with_dbt: bool) -> int:
     unchanged = "; the published warehouse is unchanged."
     try:
         spark = spark_engine.spark_session(engine)
-        run.stages["spark session"] = time.perf_counter() - started
+        run.stages["session"] = time.perf_counter() - started
         result = spark_engine.ingest(spark, settings, engine, run)
         print(f"  ingested on {len(set(w.split(' task=')[0] for w in result.workers.values()))} executor "
               f"process(es): {len(result.changed)} file(s) loaded, "
               f"{len(result.results) - len(result.changed)} unchanged")
         if with_dbt:
             spark_engine.run_dbt(spark, run)
+            spark_engine.record_freshness_check(settings, run)
         schemas = ("marts", "audit") if with_dbt else ("raw", "audit")
-        spark_engine.publish_from_lake(spark, settings, engine, run, schemas=schemas)
+        # A build publishes its checks (audit.check_results) as the DuckDB engine's build does.
+        spark_engine.publish_from_lake(spark, settings, engine, run, schemas=schemas, with_checks=with_dbt)
     except SparkUnavailable as exc:
         raise CliError(str(exc), hint="start the master (or fix --spark-master / DUALWHEEL_SPARK_MASTER), "
                                       "or leave it unset to run Spark locally") from None
@@ -708,7 +710,11 @@ def _run_on_spark(settings, engine, dates: list[str], *, with_dbt: bool) -> int:
                        hint="see dbt_project/logs/dbt.log") from None
     finally:
         spark_engine.stop_spark_session()
-    print(f"{what} on Spark succeeded in {time.perf_counter() - started:.0f} s; published {settings.warehouse}")
+    checks = ""
+    if with_dbt:  # counted per check evaluation, as audit.check_results and the DuckDB engine count
+        counts = run.check_counts()
+        checks = f": checks {counts['passed']} passed, {counts['warned']} warned, {counts['failed']} failed"
+    print(f"{what} on Spark succeeded in {time.perf_counter() - started:.0f} s{checks}; published {settings.warehouse}")
     print(f"  stages: {run.describe_stages()}")
     return 0
 

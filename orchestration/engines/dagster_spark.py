@@ -29,18 +29,21 @@ def _metadata(result) -> dict:
 def ingest_export(context, warehouse, engine, export: str, jobs: list[tuple[Path, str]], *,
                   gx_check: str, reject_check: str | None) -> Iterator:
     """Ingest `jobs` of one export on Spark and yield its materialization and blocking checks."""
-    from ingestion.spark_ingest import ingest_on_spark, mark_for_recheck, reject_share_violations
+    from ingestion.spark_ingest import ingest_on_spark, record_verdicts, reject_share_violations
 
     spark = engine.spark(warehouse)
     settings = engine.engine_settings(warehouse)
     result = ingest_on_spark(spark, warehouse.landing_path, jobs, staging_root=settings.lake / "_staging",
-                             run_id=context.run.run_id or uuid.uuid4().hex)
+                             run_id=context.run.run_id or uuid.uuid4().hex, awaiting_gates=True)
     if result.rejected_files:
         raise FilesRejected(result.rejected_files)
     dq = result.dq.get(export, [])
     failures = quality.blocking_failures(dq)
-    if failures:
-        mark_for_recheck(spark, [r.path for r in result.changed], "gx-failed")
+    changed = [r.path for r in result.changed]
+    violations = [] if reject_check is None else reject_share_violations(spark, export, warehouse.max_reject_share)
+    # As the DuckDB assets (_gate_results): this run's files are 'pending' until here.
+    record_verdicts(spark, passed=changed,
+                    failed=(changed if failures else []) + [f for v in violations for f in v.files])
     yield dg.MaterializeResult(metadata=_metadata(result))
     yield dg.AssetCheckResult(
         check_name=gx_check, passed=not failures, severity=dg.AssetCheckSeverity.ERROR,
@@ -50,9 +53,6 @@ def ingest_export(context, warehouse, engine, export: str, jobs: list[tuple[Path
                   "files_validated": len(result.changed)})
     if reject_check is None:
         return
-    violations = reject_share_violations(spark, export, warehouse.max_reject_share)
-    if violations:
-        mark_for_recheck(spark, [f for v in violations for f in v.files], "gate-failed")
     yield dg.AssetCheckResult(
         check_name=reject_check, passed=not violations, severity=dg.AssetCheckSeverity.ERROR,
         description=("\n".join(v.describe(warehouse.max_reject_share) for v in violations[:10]) or None),
@@ -61,13 +61,28 @@ def ingest_export(context, warehouse, engine, export: str, jobs: list[tuple[Path
                   "worst_reject_share": max((v.share for v in violations), default=0.0)})
 
 
-def publish(context, warehouse, engine):
-    """Marts + audit from the lake into the published DuckDB file (warehouse/publish.py swap)."""
+def publish(context, warehouse, engine, record_checks=None):
+    """Marts + audit from the lake into the published DuckDB file (warehouse/publish.py swap).
+
+    As on DuckDB, only rows of files whose gates passed are published (a transform run started
+    on its own must not carry a failed or interrupted ingestion to BI), and record_checks(con)
+    writes the build's audit.check_results into the new file before the swap; returns
+    (PublishResult, what record_checks returned)."""
+    from ingestion.spark_ingest import unverified_files
     from orchestration.engines.spark import SparkRun, publish_from_lake
 
     spark = engine.spark(warehouse)
-    return publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
-                             SparkRun(run_id=context.run.run_id))
+    pending = unverified_files(spark)
+    if pending:
+        names = "; ".join(f"{p} ({v})" for p, v in pending[:5]) + (" …" if len(pending) > 5 else "")
+        raise RuntimeError(f"{len(pending)} landing file(s) have no passing gate verdict: {names}; "
+                           "their dates must pass ingestion first (`dualwheel build` re-checks them)")
+    recorded = []
+    result = publish_from_lake(spark, warehouse.settings, engine.engine_settings(warehouse),
+                               SparkRun(run_id=context.run.run_id),
+                               on_work_db=None if record_checks is None else
+                               (lambda con: recorded.append(record_checks(con))))
+    return result, (recorded[0] if recorded else None)
 
 
 def dbt_build(context, warehouse, engine) -> Iterator:

@@ -18,8 +18,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ingestion.contract import DAILY_EXPORTS, ROSTER_EXPORT
 from ingestion.errors import FileRejected, FilesRejected
@@ -96,6 +97,20 @@ class SparkRun:
     ingest: "SparkIngestResult | None" = None
     stages: dict[str, float] = field(default_factory=dict)
     published: object | None = None
+    #: Every check this run evaluated, as rows of audit.check_results without the run id:
+    #: (asset_key, check_name, passed, severity 'ERROR' | 'WARN', description, evaluated_at).
+    checks: list[tuple] = field(default_factory=list)
+
+    def check(self, asset_key: str, name: str, passed: bool, description: str | None = None,
+              severity: str = "ERROR") -> None:
+        self.checks.append((asset_key, name, bool(passed), severity, None if passed else description,
+                            datetime.now(timezone.utc)))
+
+    def check_counts(self) -> dict[str, int]:
+        """passed / warned / failed, counted as the DuckDB engine's CLI summary and report count."""
+        return {"passed": sum(c[2] for c in self.checks),
+                "warned": sum(1 for c in self.checks if not c[2] and c[3] == "WARN"),
+                "failed": sum(1 for c in self.checks if not c[2] and c[3] != "WARN")}
 
     def describe_stages(self) -> str:
         return ", ".join(f"{k} {v:.1f} s" for k, v in self.stages.items())
@@ -105,11 +120,12 @@ def ingest(spark: "SparkSession", settings: "Settings", engine: "EngineSettings"
            jobs: list[tuple[Path, str]] | None = None, run_gx: bool = True) -> "SparkIngestResult":
     """Ingest the landing on Spark and apply the gates; raises FilesRejected or GateFailed."""
     from ingestion import quality
-    from ingestion.spark_ingest import ingest_on_spark, mark_for_recheck, reject_share_violations
+    from ingestion.spark_ingest import ingest_on_spark, record_verdicts, reject_share_violations
 
     started = time.perf_counter()
     result = ingest_on_spark(spark, settings.landing, landing_jobs(settings.landing) if jobs is None else jobs,
-                             staging_root=engine.lake / "_staging", run_id=run.run_id, run_gx=run_gx)
+                             staging_root=engine.lake / "_staging", run_id=run.run_id, run_gx=run_gx,
+                             awaiting_gates=True)
     run.ingest = result
     run.stages["ingest"] = time.perf_counter() - started
     if result.rejected_files:
@@ -118,18 +134,28 @@ def ingest(spark: "SparkSession", settings: "Settings", engine: "EngineSettings"
     changed_by_export: dict[str, list[str]] = {}
     for r in result.changed:
         changed_by_export.setdefault(r.export, []).append(r.path)
-    for export, dq in result.dq.items():
+    failed_files: list[str] = []
+    # One check result per gate, named and described as the Dagster assets' checks (audit.check_results).
+    for export in (ROSTER_EXPORT, *DAILY_EXPORTS):
+        dq = result.dq.get(export, [])
         blocking = quality.blocking_failures(dq)
         if blocking:
-            mark_for_recheck(spark, changed_by_export.get(export, []), "gx-failed")
+            failed_files.extend(changed_by_export.get(export, []))
             failures.extend(f"{export}_pass_great_expectations: {f.expectation} ({f.column_name or 'table'}): "
                             f"observed {f.observed_value}" for f in blocking[:5])
+        run.check(f"raw/{export}", f"{export}_pass_great_expectations", not blocking,
+                  "; ".join(f"{f.expectation} ({f.column_name or 'table'}): observed {f.observed_value}"
+                            for f in blocking[:5]) or None)
     for export in DAILY_EXPORTS:
         violations = reject_share_violations(spark, export, settings.max_reject_share)
         if violations:
-            mark_for_recheck(spark, [f for v in violations for f in v.files], "gate-failed")
+            failed_files.extend(f for v in violations for f in v.files)
             failures.extend(f"{export}_reject_share_within_threshold: {v.describe(settings.max_reject_share)}"
                             for v in violations[:10])
+        run.check(f"raw/{export}", f"{export}_reject_share_within_threshold", not violations,
+                  "\n".join(v.describe(settings.max_reject_share) for v in violations[:10]) or None)
+    # The files of this run are 'pending' until here; only 'passed' ones are skipped by later runs.
+    record_verdicts(spark, passed=[r.path for r in result.changed], failed=failed_files)
     run.stages["gates"] = time.perf_counter() - started - run.stages["ingest"]
     if failures:
         raise GateFailed("\n".join(failures))
@@ -149,13 +175,59 @@ def run_dbt(spark: "SparkSession", run: SparkRun) -> None:
     run.stages["dbt"] = time.perf_counter() - started
     if res.exception is not None:
         raise DbtFailed(f"dbt on Spark: {str(res.exception).strip().splitlines()[0]}")
+    _record_dbt_checks(res, run)
     if not res.success:
         failed = [r for r in (res.result or []) if str(getattr(r, "status", "")) in ("error", "fail")]
         names = ", ".join(f"{r.node.name} ({r.status})" for r in failed[:10])
         raise DbtFailed(f"dbt on Spark failed: {names or 'see dbt_project/logs/dbt.log'}")
 
 
+def _dagster_defs():
+    """The Dagster definitions whose check names and keys a Spark run reports (imported only after
+    dbt ran: ~5 s of imports on 2 cores; their beta/preview warnings are not the user's concern)."""
+    import types
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from orchestration.defs.ingestion.assets import landing_is_fresh
+        from orchestration.defs.warehouse.dbt_models import dbt_models
+    return types.SimpleNamespace(landing_is_fresh=landing_is_fresh, dbt_models=dbt_models)
+
+
+def _record_dbt_checks(res, run: SparkRun) -> None:
+    """The dbt tests that the Dagster assets expose as checks, one row each, with the check names,
+    asset keys and severities of dagster_spark.dbt_build (dbt's source tests are not checks there)."""
+    checks = {key.name: key for key in _dagster_defs().dbt_models.check_keys}
+    for r in res.result or []:
+        status = str(r.status)
+        if r.node.resource_type == "test" and r.node.name in checks:
+            run.check(checks[r.node.name].asset_key.to_user_string(), r.node.name, status == "pass",
+                      (r.message or f"dbt test {status}") if status != "pass" else None,
+                      severity="WARN" if status == "warn" else "ERROR")
+
+
+def record_freshness_check(settings: "Settings", run: SparkRun) -> None:
+    """landing_is_fresh (warn only), evaluated as the DuckDB engine's transform run evaluates it."""
+    from orchestration.defs.resources import WarehouseResource
+
+    result = _dagster_defs().landing_is_fresh(warehouse=WarehouseResource.from_settings(settings))
+    run.check("raw/orders", "landing_is_fresh", result.passed, result.description,
+              severity=getattr(result.severity, "value", str(result.severity)))
+
+
 # --------------------------------------------------------------------------- publishing
+
+
+def write_check_results(con, run_id: str, checks: list[tuple]) -> None:
+    """audit.check_results in the DuckDB file about to be published, laid out as
+    orchestration/defs/warehouse/publish.py record_check_results writes it on the DuckDB engine."""
+    con.execute("create schema if not exists audit")
+    con.execute("""create or replace table audit.check_results (run_id varchar, asset_key varchar, check_name varchar,
+                   passed boolean, severity varchar, description varchar, evaluated_at timestamptz)""")
+    if checks:
+        con.executemany("insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
+                        [(run_id, *c) for c in checks])
 
 
 def _location(spark: "SparkSession", table: str) -> Path:
@@ -240,14 +312,28 @@ def build_work_db(tables: dict[str, tuple[Path, list[tuple[str, str]]]], target:
 
 
 def publish_from_lake(spark: "SparkSession", settings: "Settings", engine: "EngineSettings", run: SparkRun,
-                      schemas: tuple[str, ...] = ("marts", "audit")):
-    """Marts + audit from the lake into the published DuckDB file, swapped atomically."""
+                      schemas: tuple[str, ...] = ("marts", "audit"), *, with_checks: bool = False,
+                      on_work_db: "Callable[[object], object] | None" = None):
+    """Marts + audit from the lake into the published DuckDB file, swapped atomically.
+
+    with_checks: the run's checks (run.checks) become audit.check_results, as a DuckDB-engine
+    build publishes them; on_work_db(con) runs on the new file before the swap (the Dagster
+    asset records its run's checks there).
+    """
+    import duckdb
+
     from warehouse.publish import publish
 
     started = time.perf_counter()
     work = settings.warehouse.with_name(settings.warehouse.stem + ".spark-work.duckdb")
     try:
         build_work_db(lake_tables(spark, schemas), work)
+        if with_checks or on_work_db is not None:
+            with duckdb.connect(str(work)) as con:
+                if with_checks:
+                    write_check_results(con, run.run_id, run.checks)
+                if on_work_db is not None:
+                    on_work_db(con)
         run.published = publish(work, settings.warehouse, schemas=schemas, run_id=run.run_id)
     finally:
         work.unlink(missing_ok=True)
@@ -262,13 +348,15 @@ def build(settings: "Settings", engine: "EngineSettings", *, with_dbt: bool = Tr
     run = SparkRun(run_id=uuid.uuid4().hex)
     started = time.perf_counter()
     spark = spark_session(engine)
-    run.stages["spark session"] = time.perf_counter() - started
+    run.stages["session"] = time.perf_counter() - started
     ingest(spark, settings, engine, run)
     if with_dbt:
         run_dbt(spark, run)
-    publish_from_lake(spark, settings, engine, run, schemas=schemas)
+        record_freshness_check(settings, run)
+    publish_from_lake(spark, settings, engine, run, schemas=schemas, with_checks=with_dbt)
     return run
 
 
 __all__ = ["DbtFailed", "FileRejected", "GateFailed", "SparkRun", "build", "ingest", "landing_jobs", "lake_tables",
-           "publish_from_lake", "run_dbt", "spark_session", "stop_spark_session", "build_work_db"]
+           "publish_from_lake", "record_freshness_check", "run_dbt", "spark_session", "stop_spark_session",
+           "build_work_db", "write_check_results"]

@@ -163,8 +163,29 @@ def test_cli_on_the_cluster_fails_cleanly_then_publishes_what_duckdb_publishes(s
             query = f"select {', '.join(columns)} from {table}"
             assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall()), table
             assert ours.sql(f"describe {query}").fetchall() == theirs.sql(f"describe {query}").fetchall(), table
-        query = "select path, export, landing_date, sha256, rows_read, rows_accepted, rows_rejected from audit.ingested_files"
+        query = ("select path, export, landing_date, sha256, rows_read, rows_accepted, rows_rejected, gate_verdict, "
+                 "mapping_digest from audit.ingested_files")
         assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall())
+
+    # A build on the cluster (dbt on its executors) publishes the marts and every check it evaluated
+    # in audit.check_results, as a DuckDB-engine build does: the CLI's count is the table's count.
+    built = run_cli("build", "--landing", str(landing), "--warehouse", str(published), "-q", env=env, timeout=1500)
+    assert built.returncode == 0, built.stdout + built.stderr
+    counted = re.search(r"build on Spark succeeded in \d+ s: checks (\d+) passed, (\d+) warned, (\d+) failed",
+                        built.stdout)
+    assert counted, built.stdout
+    with duckdb.connect(str(published), read_only=True) as ours:
+        checks = ours.execute("select asset_key, check_name, passed, severity from audit.check_results").fetchall()
+        marts = {t for (t,) in ours.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
+    passed = sum(1 for c in checks if c[2])
+    warned = sum(1 for c in checks if not c[2] and c[3] == "WARN")
+    failed = sum(1 for c in checks if not c[2] and c[3] != "WARN")
+    assert (passed, warned, failed) == tuple(int(n) for n in counted.groups()) and failed == 0
+    names = {(a, n) for a, n, _, _ in checks}
+    assert {("raw/accounts", "accounts_pass_great_expectations"), ("raw/orders", "orders_pass_great_expectations"),
+            ("raw/orders", "orders_reject_share_within_threshold"), ("raw/orders", "landing_is_fresh")} <= names
+    assert sum(1 for a, _ in names if a.startswith("marts/")) >= 20  # the dbt tests, on their models
+    assert {"fct_dual_wheel_daily", "fct_gmv_by_source_daily", "dim_accounts"} <= marts
 
 
 def test_a_worker_killed_mid_ingestion_loses_and_doubles_no_row(spark_cluster, messy_landing, tmp_path):

@@ -73,13 +73,11 @@ def record_check_results(context: dg.AssetExecutionContext, con) -> dict[str, in
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                         engine: EngineResource) -> dg.MaterializeResult:
-    # audit.check_results is recorded by the DuckDB engine's path only (the Spark engine's
-    # published audit tables come from the lake, which has no such table yet).
-    counts = {"passed": None, "warned": None, "failed": None}
     if engine.is_spark:  # marts + audit read from the lake's Parquet, then the same atomic swap
         from orchestration.engines import dagster_spark
 
-        result = dagster_spark.publish(context, warehouse, engine)
+        result, counts = dagster_spark.publish(context, warehouse, engine,
+                                               record_checks=lambda con: record_check_results(context, con))
     else:
         _require_gate_verdicts(warehouse)
         with warehouse.connect() as con:
@@ -89,7 +87,6 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         "path": dg.MetadataValue.path(str(result.path)),
         "size_mb": round(result.bytes / 1e6, 2),
         "publish_seconds": round(result.seconds, 2),
-        **({} if counts["passed"] is None else {
-            "checks_passed": counts["passed"], "checks_warned": counts["warned"], "checks_failed": counts["failed"]}),
+        "checks_passed": counts["passed"], "checks_warned": counts["warned"], "checks_failed": counts["failed"],
         "tables": dg.MetadataValue.md("\n".join(f"- `{t}`: {n:,} rows" for t, n in sorted(result.tables.items()))),
     })
