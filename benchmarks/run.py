@@ -146,7 +146,7 @@ def parse_build(out: str) -> dict:
     if m:
         for name, secs in re.findall(r"([\w./\-]+) ([\d.]+) s", m.group(1)):
             stages[name] = float(secs)
-    m = re.search(r"build succeeded in ([\d.]+) s", out)
+    m = re.search(r"build (?:on Spark )?succeeded in ([\d.]+) s", out)
     return {"stages": stages, "run_s": float(m.group(1)) if m else None}
 
 
