@@ -252,6 +252,13 @@ def test_killed_build_never_stalls_ui_or_schedule_runs_and_ui_stops_cleanly(tmp_
         assert cli_counts[0] > 100  # GX suites, gates and every dbt test: one count, not three
         for run_id in (ingest_run, transform_run):
             assert not _observation_warnings(port, run_id)
+        # dbt's 17 source tests are among them: checks on raw/*, evaluated in the transform run
+        transform_events = _run_events(port, transform_run)
+        source_checks = {e["evaluation"]["checkName"] for e in transform_events
+                         if e["__typename"] == "AssetCheckEvaluationEvent"
+                         and e["evaluation"]["checkName"].startswith("source_")}
+        assert len(source_checks) == 17, sorted(source_checks)
+        assert not [e for e in transform_events if "which is not selected" in (e.get("message") or "")]
     finally:
         # 7. SIGTERM to `dualwheel ui` stops the whole tree within seconds.
         tree = _descendants(ui.pid) | {ui.pid}
