@@ -146,9 +146,10 @@ def _dbt_events(invocation, context: dg.AssetExecutionContext):
 def _ingestion_only_run(context: dg.AssetExecutionContext) -> bool:
     """This step is in the run only for the dbt source tests' checks on raw/* assets the run
     materializes (a UI materialization or backfill of ingestion assets): no model, no seed."""
-    if context.selected_asset_keys:
-        return False
     own = set(context.assets_def.keys)
+    if context.selected_asset_keys or any(k.asset_key in own for k in context.selected_asset_check_keys):
+        return False
+    # A run of checks alone (the UI's "Execute checks" on raw/orders) still runs these tests.
     return any(key not in own for key in (context.run.asset_selection or ()))
 
 
