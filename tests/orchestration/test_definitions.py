@@ -184,7 +184,7 @@ def test_dbt_source_tests_run_with_dbt_never_with_ingestion(repo):
     """The 17 source tests are checks on raw/*, evaluated by the dbt step: the CLI's ingest_job
     has no dbt step, transform_job and refresh_job evaluate them. A UI materialization or backfill
     of raw/* gets the dbt step anyway (Dagster adds every check of a selected asset); that step then
-    does not start dbt (run for real in test_ui_backfill.py)."""
+    does not start dbt (run for real in test_operations.py)."""
     assert "dbt_models" not in _step_checks(repo.get_job("ingest_job"))
     for job in ("transform_job", "refresh_job"):
         dbt_step = _step_checks(repo.get_job(job))["dbt_models"]
