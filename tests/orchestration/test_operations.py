@@ -20,10 +20,9 @@ One real sequence, because each step needs the state the previous one left:
 
 Cost: the landing is the first 10 days of the shared 45-day one (ingestion cost is per file: the
 raw steps of the schedule's run took 52 s for 45 days, 28 s for 10, GX's import included, on
-loaded cores), and the UI
-backfill shares this sequence's Dagster home and webserver instead of starting its own (its own
-`dagster dev` took ~70 s of a 170 s test). Together with the old separate backfill test this
-sequence took 452 + 174 s on loaded shared cores, now 413 s.
+loaded cores), and the UI backfill shares this sequence's Dagster home and webserver instead of
+starting its own (its own `dagster dev` took ~70 s of a 170 s test). With the old separate
+backfill test this sequence took 452 + 174 s on loaded shared cores, now 413 s.
 """
 
 from __future__ import annotations
