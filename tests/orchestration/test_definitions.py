@@ -147,9 +147,7 @@ def test_landing_dates_sensor_registers_the_landing_folders(repo, landing):
 
 def test_every_dbt_test_is_a_described_check(repo):
     manifest = json.loads((Path(__file__).resolve().parents[2] / "dbt_project" / "target" / "manifest.json").read_text())
-    # source tests (on raw.*) stay observations: see SOURCE_TESTS in orchestration/defs/warehouse/dbt_models.py
-    tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"
-             and not any(d.startswith("source.") for d in n["depends_on"]["nodes"])}
+    tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     graph = repo.asset_graph
     checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert tests <= set(checks), sorted(tests - set(checks))  # singular ones included (meta.dagster.ref)
@@ -158,6 +156,43 @@ def test_every_dbt_test_is_a_described_check(repo):
         assert description and "\n" not in description and len(description) < 400, (name, description)
     assert checks["assert_dual_wheel_reconciles_to_counted_orders"].asset_key == dg.AssetKey(["marts", "fct_dual_wheel_daily"])
     assert checks["accounts_are_all_mapped"].description.endswith("(warns, blocks nothing)")
+    # source tests are checks on the raw/* asset they test, relationships to the seed included
+    source_tests = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "test"
+                    and any(d.startswith("source.") for d in n["depends_on"]["nodes"])}
+    assert len(source_tests) == 17
+    for name, node in source_tests.items():
+        [source] = [d for d in node["depends_on"]["nodes"] if d.startswith("source.")]
+        assert checks[name].asset_key == dg.AssetKey(source.split(".")[-2:]), name
+    relationships = checks["source_relationships_raw_orders_traffic_source__traffic_source__ref_traffic_sources_"]
+    assert relationships.description == "every `traffic_source` exists in traffic_sources.traffic_source"
+    assert dg.AssetKey(["seeds", "traffic_sources"]) in {d.asset_key for d in relationships.additional_deps}
+
+
+def _step_checks(job: dg.JobDefinition) -> dict[str, set[str]]:
+    """The check names each op of `job` evaluates."""
+    from dagster._core.definitions.dependency import NodeHandle
+
+    found: dict[str, set[str]] = {}
+    for node in job.graph.nodes:
+        assets_def = job.asset_layer.get_assets_def_for_node(NodeHandle(node.name, None))
+        if assets_def is not None and assets_def.check_keys:
+            found[node.name] = {key.name for key in assets_def.check_keys}
+    return found
+
+
+def test_dbt_source_tests_run_with_dbt_never_with_ingestion(repo):
+    """The 17 source tests are checks on raw/*, evaluated by the dbt step: the CLI's ingest_job
+    has no dbt step, transform_job and refresh_job evaluate them. A UI materialization or backfill
+    of raw/* gets the dbt step anyway (Dagster adds every check of a selected asset); that step then
+    does not start dbt (run for real in test_operations.py)."""
+    assert "dbt_models" not in _step_checks(repo.get_job("ingest_job"))
+    for job in ("transform_job", "refresh_job"):
+        dbt_step = _step_checks(repo.get_job(job))["dbt_models"]
+        assert sum(name.startswith("source_") for name in dbt_step) == 17, job
+    raw = {dg.AssetKey(["raw", e]) for e in ("orders", "follows", "live_traffic")}
+    ui_subset = repo.get_implicit_global_asset_job_def().get_subset(asset_selection=raw)
+    assert {n.name for n in ui_subset.graph.node_defs} >= {"dbt_models", "raw__orders"}
+    assert all(name.startswith("source_") for name in _step_checks(ui_subset)["dbt_models"])
 
 
 def test_model_pages_show_prose_and_grain_with_sql_apart(repo):

@@ -8,7 +8,6 @@ in the UI as failed-with-warning checks and block nothing.
 
 import contextlib
 import json
-import logging
 import os
 import re
 from typing import Any, Mapping
@@ -69,6 +68,8 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None:
+            spec = _multi_parent_source_test_spec(self, asset_spec, manifest, unique_id)
+        if spec is None:
             return None
         test = manifest["nodes"][unique_id]
         return dg.AssetCheckSpec(name=spec.name, asset=spec.asset_key, description=check_description(test),
@@ -76,39 +77,81 @@ class DualwheelDbtTranslator(DagsterDbtTranslator):
                                  metadata=spec.metadata)
 
 
-# dbt's source tests (not_null, accepted_values, relationships on raw.*) stay observations of the
-# raw/* assets, not checks: as checks on raw/* Dagster includes them in every materialization of
-# raw/*, so a UI backfill of landing dates ran `dbt build` on the source tests inside the
-# ingestion run and failed on a fresh warehouse (the relationships tests need the traffic_sources
-# seed). They still run in every dbt build and fail it when they fail. dagster-dbt logs each one
-# with a "Logging an `AssetObservation` instead of an `AssetCheckResult`" warning (17 per run);
-# that warning and description are replaced by the test's outcome (_plain_source_observation).
-SOURCE_TESTS = frozenset(
-    n["name"] for n in json.loads(ensure_manifest().read_text())["nodes"].values()
-    if n["resource_type"] == "test" and any(d.startswith("source.") for d in n["depends_on"]["nodes"]))
+# dbt's source tests (not_null, accepted_values, relationships on raw.*, 17 of them) are checks on
+# the raw/* asset they test, declared by this multi-asset (enable_source_tests_as_checks below) and
+# run inside its one `dbt build`, so they run with dbt, never with ingestion:
+# - the CLI's and the schedule's jobs place them with the dbt step (DBT_CHECKS in
+#   orchestration/defs/automation/jobs.py), not in ingest_job;
+# - Dagster adds every check of an asset to any UI materialization or backfill of that asset
+#   (asset_check_selection=None means "all checks of the selected assets"; no spec option opts out
+#   in dagster 1.13.27). Such a run therefore carries this step with only raw/* checks selected;
+#   it then does not start dbt (_ingestion_only_run) and the checks end as "skipped" for that run.
+#   Running them there failed a UI backfill on a fresh warehouse (the relationships tests read the
+#   traffic_sources seed dbt had not built yet) and would add a dbt start (~7 s) to every ingestion.
+# Not restated on stg_orders/stg_follows instead: those are views that deduplicate (the latest
+# version of each order, the first copy of each event), so a test there checks the winners only,
+# re-ranks all of raw.* per test (3 tests = 5.3 s of a 1M-order build, dbt_project/README.md) and
+# loses the scoping of macros/test_scope.sql to the rows of newly ingested files.
+def _multi_parent_source_test_spec(translator, asset_spec, manifest, unique_id: str):
+    """A check on raw/<table> for a source test that also reads another node (relationships to the
+    traffic_sources seed): dagster-dbt attaches a test to a node only when it has one parent, is
+    attached to a model, or names a model in `meta.dagster.ref` — none fits a source's relationships
+    test, which dagster-dbt would log as an observation with a warning (_dbt_events reports it)."""
+    key = MULTI_PARENT_SOURCE_TESTS.get(unique_id)
+    if key is None or key.asset_key != asset_spec.key:
+        return None
+    test = manifest["nodes"][unique_id]
+    others = [n for n in test["depends_on"]["nodes"] if not n.startswith("source.")]
+    severity = ((test.get("config") or {}).get("severity") or "error").lower()
+    return dg.AssetCheckSpec(name=key.name, asset=key.asset_key, blocking=severity == "error",
+                             additional_deps=[translator.get_asset_key(manifest["nodes"][n]) for n in others],
+                             metadata={"dagster_dbt/unique_id": unique_id})
 
 
-class _SourceTestWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("Logging an `AssetObservation`")
-                    and any(f"`{name}`" in message for name in SOURCE_TESTS))
+def _multi_parent_source_tests(manifest: Mapping[str, Any]) -> dict[str, dg.AssetCheckKey]:
+    tests = {}
+    for unique_id, node in manifest["nodes"].items():
+        parents = node["depends_on"]["nodes"] if node["resource_type"] == "test" else []
+        sources = [p for p in parents if p.startswith("source.")]
+        if len(sources) == 1 and len(parents) > 1:
+            source = manifest["sources"][sources[0]]
+            tests[unique_id] = dg.AssetCheckKey(dg.AssetKey([source["source_name"], source["name"]]), node["name"])
+    return tests
 
 
-logging.getLogger("dagster.builtin").addFilter(_SourceTestWarning())  # dagster-dbt's logger
+MULTI_PARENT_SOURCE_TESTS = _multi_parent_source_tests(json.loads(ensure_manifest().read_text()))
 
 
-def _plain_source_observation(event):
-    """dagster-dbt's observation of a source test, described by its outcome instead of the warning."""
-    if not isinstance(event, dg.AssetObservation) or not (event.description or "").startswith("Logging an"):
-        return event
-    unique_id = str(getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id")))
-    name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
-    if name not in SOURCE_TESTS:
-        return event
-    status = getattr(event.metadata.get("status"), "value", event.metadata.get("status"))
-    return dg.AssetObservation(asset_key=event.asset_key, metadata=event.metadata,
-                               description=f"dbt source test {name}: {status}")
+def _dbt_events(invocation, context: dg.AssetExecutionContext):
+    """dagster-dbt's events for each dbt result, except a check result of our own for the
+    MULTI_PARENT_SOURCE_TESTS (dagster-dbt would log an observation and a warning for them)."""
+    for event in invocation.stream_raw_events():
+        unique_id = event.raw_event["data"].get("node_info", {}).get("unique_id")
+        if event.is_result_event and unique_id in MULTI_PARENT_SOURCE_TESTS:
+            key = MULTI_PARENT_SOURCE_TESTS[unique_id]
+            data = event.raw_event["data"]
+            status = str(data["node_info"].get("node_status") or data.get("status") or "").lower()
+            failures = data.get("num_failures")
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key, check_name=key.name, passed=status == "pass",
+                severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
+                metadata={"unique_id": unique_id, "status": status,
+                          **({} if failures is None else {"dagster_dbt/failed_row_count": failures})})
+        else:
+            yield from event.to_default_asset_events(manifest=invocation.manifest,
+                                                     dagster_dbt_translator=invocation.dagster_dbt_translator,
+                                                     context=context, target_path=invocation.target_path,
+                                                     project=invocation.project)
+
+
+def _ingestion_only_run(context: dg.AssetExecutionContext) -> bool:
+    """This step is in the run only for the dbt source tests' checks on raw/* assets the run
+    materializes (a UI materialization or backfill of ingestion assets): no model, no seed."""
+    own = set(context.assets_def.keys)
+    if context.selected_asset_keys or any(k.asset_key in own for k in context.selected_asset_check_keys):
+        return False
+    # A run of checks alone (the UI's "Execute checks" on raw/orders) still runs these tests.
+    return any(key not in own for key in (context.run.asset_selection or ()))
 
 
 def model_grain(description: str) -> str | None:
@@ -205,12 +248,18 @@ OBSERVED_FIGURES = {
 # cost ~1.7 s of every build (0.25 s each on 2 threads, 10M-order nightly).
 DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
-TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+TRANSLATOR = DualwheelDbtTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_source_tests_as_checks=True))
 
 
 @dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="dbt_models")
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                engine: EngineResource):
+    if _ingestion_only_run(context):
+        source_checks = sorted({k.asset_key.to_user_string() for k in context.selected_asset_check_keys})
+        context.log.info(f"dbt not started: this run materializes ingestion assets only; the dbt source "
+                         f"tests on {', '.join(source_checks)} run with the next dbt build")
+        return
     if engine.is_spark:  # in this process, on the run's SparkSession (orchestration/engines)
         from orchestration.engines import dagster_spark
 
@@ -234,7 +283,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # A fixed target path per warehouse (settings.dbt_target_for): dagster-dbt otherwise leaves a
         # ~1.5 MB folder per run, and dbt's partial parsing needs the previous parse of this profile.
         target = dbt_target_for(Path(warehouse.warehouse))
-        for event in dbt.cli(DBT_BUILD_ARGS, context=context, target_path=target).stream():
+        for event in _dbt_events(dbt.cli(DBT_BUILD_ARGS, context=context, target_path=target), context):
             if bar is not None:
                 bar.update(1)
             events.append(event)
@@ -251,7 +300,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 raise
             con = None  # the figures are extras; the dbt failure is what the user needs to see
         for event in events:
-            event = _plain_source_observation(event)
             yield _with_figures(context, con, event) if con is not None else event
     if failure is not None:
         raise failure
