@@ -16,9 +16,13 @@ WAREHOUSE ?= warehouse/dualwheel.duckdb
 setup: $(STAMP)
 	@command -v java >/dev/null 2>&1 || echo "note: java not found; the Spark engine needs Java 17: sudo apt-get install -y openjdk-17-jre-headless (DuckDB engine unaffected)"
 
+# --compile-bytecode: uv installs sources only, and where PYTHONDONTWRITEBYTECODE is set (CI
+# images, containers) Python then compiles every imported module again in every process:
+# ~3,600 modules per `dualwheel build`, e.g. `import great_expectations` 2.97 -> 1.05 s of CPU and
+# `dbt --version` 3.95 -> 2.33 s (measured). It costs ~40 s once, at install.
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/uv || ($(PY) -m venv $(VENV) && $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION))
-	@UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --quiet --python $(BIN)/python
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --quiet --compile-bytecode --python $(BIN)/python
 	@touch $@
 	@echo "dualwheel installed in $(VENV) (CLI: $(BIN)/dualwheel)"
 
