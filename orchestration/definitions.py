@@ -8,6 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.deploy.sqlite_sync import relax_sqlite_fsync
+
+# Every process that loads these definitions writes Dagster events (see the module for why).
+relax_sqlite_fsync()
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
