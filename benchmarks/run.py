@@ -256,6 +256,21 @@ def _case(label: str, cmd: list[str], *, env: dict, log: Path, cwd: Path | None 
     return r
 
 
+def _dbt_nodes(warehouse: Path, top: int = 8) -> dict:
+    """dbt's own elapsed time and its slowest nodes, from the warehouse's dbt target folder."""
+    path = warehouse.with_name(warehouse.stem + ".dbt") / "run_results.json"
+    try:
+        rr = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    res = rr.get("results", [])
+    slow = sorted(res, key=lambda x: -x.get("execution_time", 0))[:top]
+    return {"elapsed_s": round(rr.get("elapsed_time", 0), 1),
+            "models_s": round(sum(x["execution_time"] for x in res if x["unique_id"].startswith("model.")), 1),
+            "tests_s": round(sum(x["execution_time"] for x in res if x["unique_id"].startswith("test.")), 1),
+            "slowest": [(x["unique_id"].split(".")[-1], round(x["execution_time"], 1)) for x in slow]}
+
+
 def bench_profile(profile: str, size_label: str, cache: Path, only: set[str], repeat: int, src: Path) -> dict:
     flags, _ = PROFILES[profile]
     size = parse_size(size_label)
@@ -291,10 +306,12 @@ def bench_profile(profile: str, size_label: str, cache: Path, only: set[str], re
         if "full" in only:
             r["full"] = _case("full", [*cli, "build", "--landing", str(landing), "--warehouse", str(wh), "-q"],
                               env=env_build, log=run / "full.log", cwd=src, build=True)
+            r["full"]["dbt_nodes"] = _dbt_nodes(wh)
         if "nightly" in only and "full" in only:
             link_tree(day366, landing / day366.name)
             r["nightly"] = _case("nightly", [*cli, "build", "--landing", str(landing), "--warehouse", str(wh), "-q"],
                                  env=env_build, log=run / "nightly.log", cwd=src, build=True)
+            r["nightly"]["dbt_nodes"] = _dbt_nodes(wh)
             # The messy roster drops and invalidates accounts on purpose (their orders become
             # `(unmapped)`), so its marts cannot equal the clean twin's: no comparison there.
             if rep == 1 and "floor" in only and wh.exists() and floor_gen == gen:
@@ -408,6 +425,12 @@ def render(cache: Path, mach: dict) -> str:
                 L.append(f"- **{r['profile']} {r['label']} {case}** ({wall:.1f} s): "
                          + ", ".join(f"{k} {v:.1f}" for k, v in st.items())
                          + f"; outside the steps {wall - sum(st.values()):.1f} (process start, imports, run bookkeeping)")
+        for case in ("full", "nightly"):
+            nodes = next((x[case].get("dbt_nodes") for x in r["runs"] if x.get(case, {}).get("dbt_nodes")), None)
+            if nodes:
+                L.append(f"- **{r['profile']} {r['label']} {case}, dbt** (first run): elapsed {nodes['elapsed_s']} s; "
+                         f"models {nodes['models_s']} s and tests {nodes['tests_s']} s of execution on 2 threads; slowest: "
+                         + ", ".join(f"{n} {s}" for n, s in nodes["slowest"]))
         steps = [x["floor"]["steps"] for x in r["runs"] if "floor" in x and x["floor"].get("steps")]
         if steps:
             med = {k: statistics.median(s[k] for s in steps if k in s) for k in steps[0]}
@@ -425,7 +448,8 @@ def render(cache: Path, mach: dict) -> str:
     notes = HERE / "top_costs.md"
     if notes.exists():
         L += ["", notes.read_text().strip()]
-    return "\n".join(L) + "\n"
+    # No machine paths in the published figures: paths under the checkout become relative.
+    return "\n".join(L).replace(str(ROOT) + os.sep, "") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
