@@ -17,6 +17,7 @@ orders, status updates, re-exports) added for the nightly case. Every repetition
   floor cannot read the messy files; the difference is what dualwheel's ingestion is for);
 - full: `dualwheel build` from an empty warehouse (fresh DAGSTER_HOME) on the 365 days;
 - nightly: the 366th day added, `dualwheel build` again on the same warehouse;
+- no-op: `dualwheel build` once more with nothing new (the fixed cost every run pays);
 and the first repetition also runs floor366 (the floor on 366 days) with a row-for-row comparison
 of every mart against the nightly warehouse (not for messy: its roster leaves accounts unmapped
 on purpose, so its marts differ from the clean twin's by design). Reported: medians over the repetitions (and the
@@ -312,6 +313,9 @@ def bench_profile(profile: str, size_label: str, cache: Path, only: set[str], re
             r["nightly"] = _case("nightly", [*cli, "build", "--landing", str(landing), "--warehouse", str(wh), "-q"],
                                  env=env_build, log=run / "nightly.log", cwd=src, build=True)
             r["nightly"]["dbt_nodes"] = _dbt_nodes(wh)
+            # The fixed cost every run pays: the same build again with nothing new to load.
+            r["noop"] = _case("no-op", [*cli, "build", "--landing", str(landing), "--warehouse", str(wh), "-q"],
+                              env=env_build, log=run / "noop.log", cwd=src, build=True)
             # The messy roster drops and invalidates accounts on purpose (their orders become
             # `(unmapped)`), so its marts cannot equal the clean twin's: no comparison there.
             if rep == 1 and "floor" in only and wh.exists() and floor_gen == gen:
@@ -401,8 +405,8 @@ def render(cache: Path, mach: dict) -> str:
           f"Targets (issue 15, on `reexport` at 10M): full / floor ≤ {TARGETS['full_over_floor']}, "
           f"nightly / full ≤ {TARGETS['nightly_over_full']:.2f}, peak RSS ≤ {TARGETS['peak_rss_gb']:.0f} GB.", "",
           "| profile | size | runs | floor s | full s | **full / floor** | nightly s | **nightly / full** | "
-          "peak RSS GB (tree) | load before runs | marts equal the floor's |",
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+          "no-op build s | peak RSS GB (tree) | load before runs | marts equal the floor's |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in results:
         runs = r["runs"]
         fl, fu, ni = _med(runs, "floor"), _med(runs, "full"), _med(runs, "nightly")
@@ -414,11 +418,12 @@ def render(cache: Path, mach: dict) -> str:
         L.append(f"| {r['profile']} | {r['label']} | {len(runs)} | {_f(fl)} ({_spread(runs, 'floor')}) | "
                  f"{_f(fu)} ({_spread(runs, 'full')}) | **{_f(fu / fl if fu and fl else None, '{:.2f}')}** | "
                  f"{_f(ni)} ({_spread(runs, 'nightly')}) | **{_f(ni / fu if ni and fu else None, '{:.2f}')}** | "
+                 f"{_f(_med(runs, 'noop'))} | "
                  f"{_f(peak / 1024 if peak else None, '{:.2f}')} | "
                  f"{_f(min(loads) if loads else None, '{:.1f}')}–{_f(max(loads) if loads else None, '{:.1f}')} | {eq} |")
     L += ["", "## Per-stage medians (seconds, from `dualwheel build`'s `stages:` line)", ""]
     for r in results:
-        for case in ("full", "nightly"):
+        for case in ("full", "nightly", "noop"):
             st = _stage_medians(r["runs"], case)
             wall = _med(r["runs"], case)
             if st and wall:
