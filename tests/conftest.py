@@ -50,3 +50,28 @@ def landing_copy(small_clean_landing, tmp_path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(small_clean_landing, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def built_clean(small_clean_landing, tmp_path_factory) -> Path:
+    """`small_clean_landing` built once by a real `dualwheel build` (read-only: use `built_copy`).
+
+    A base folder as the tests lay it out: landing/, wh/dualwheel.duckdb (+ its working database and
+    logs) and dagster_home/ (the run history of that build, what `cli_env(base)` points at). Every
+    test that only needs "a warehouse already built from this landing" starts from a copy: copying
+    ~30 MB takes well under a second, a build takes 30-60 s (each test used to run its own).
+    """
+    base = tmp_path_factory.mktemp("built_clean")
+    shutil.copytree(small_clean_landing, base / "landing")
+    run_cli("build", "--landing", str(base / "landing"), "--warehouse", str(base / "wh" / "dualwheel.duckdb"), "-q",
+            env=cli_env(base), check=True)
+    return base
+
+
+@pytest.fixture
+def built_copy(built_clean, tmp_path) -> Path:
+    """A private copy of `built_clean` in tmp_path: tmp_path/landing, tmp_path/wh/dualwheel.duckdb and
+    the Dagster home `cli_env(tmp_path)` uses; change anything in it."""
+    for name in ("landing", "wh", "dagster_home"):
+        shutil.copytree(built_clean / name, tmp_path / name)
+    return tmp_path
