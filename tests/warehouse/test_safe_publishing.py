@@ -24,7 +24,7 @@ MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurcha
 
 @pytest.fixture
 def workspace(built_copy):
-    """A copy of one successful build (shared by the session's tests, never changed in place)."""
+    """A private copy of the session's one successful build (tests/conftest.py: built_clean)."""
     return built_copy / "landing", built_copy / "wh" / "dualwheel.duckdb", cli_env(built_copy)
 
 
