@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,64 @@ def landing_copy(small_clean_landing, tmp_path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(small_clean_landing, target)
     return target
+
+
+SALE_BRAND = "大促测试"
+
+
+def add_616_sale(landing: Path) -> None:
+    """A hand-built 616 sale: brand 大促测试 sells ¥550 via discovery and ¥450 via the follow page on
+    2026-06-16 (a new landing date, after the simulated ones; tests/orchestration/test_build_end_to_end.py)."""
+    with open(landing / "accounts.csv", "a", encoding="utf-8") as f:
+        f.write("S616,大促旗舰,大促测试,flagship,,,2026-01-01\n")
+    day = landing / "2026-06-16"
+    day.mkdir()
+    header = ("order_id,buyer_id,account_id,live_session_id,traffic_source,product_id,category,quantity,gmv,"
+              "refund_amount,status,paid_at,updated_at\n")
+    rows = [
+        "S-1,SB1,S616,S616-L1,discovery,p1,美妆,1,300.00,,paid,2026-06-16 20:01:00,2026-06-16 20:01:00\n",
+        "S-2,SB2,S616,S616-L1,discovery,p1,美妆,1,250.00,,paid,2026-06-16 20:05:00,2026-06-16 20:05:00\n",
+        "S-3,SB3,S616,S616-L1,follow,p2,美妆,2,450.00,,paid,2026-06-16 20:09:00,2026-06-16 20:09:00\n",
+        "S-4,SB4,S616,S616-L1,follow,p2,美妆,1,99.00,,cancelled,,2026-06-16 20:30:00\n",
+    ]
+    (day / "orders.csv").write_text(header + "".join(rows), encoding="utf-8")
+    (day / "follows.csv").write_text(
+        "event_id,user_id,account_id,action,traffic_source,live_session_id,occurred_at\n"
+        "S-F1,SB1,S616,follow,discovery,S616-L1,2026-06-16 20:02:00\n", encoding="utf-8")
+    (day / "live_traffic.csv").write_text(
+        "live_session_id,account_id,started_at,ended_at,traffic_source,viewers,watch_seconds\n"
+        "S616-L1,S616,2026-06-16 20:00:00,2026-06-16 22:00:00,discovery,800,48000\n"
+        "S616-L1,S616,2026-06-16 20:00:00,2026-06-16 22:00:00,follow,200,36000\n", encoding="utf-8")
+
+
+@dataclass
+class Built:
+    base: Path  # landing/, wh/dualwheel.duckdb (+ working database, logs), dagster_home/
+    proc: subprocess.CompletedProcess  # the build's own output
+
+
+@pytest.fixture(scope="session")
+def built_clean(small_clean_landing, tmp_path_factory) -> Built:
+    """`small_clean_landing` plus the 616 sale, built once by a real `dualwheel build` (read-only:
+    `built_copy` gives a test its own copy).
+
+    The end-to-end test checks every mart of this build against an independent computation; the
+    tests that need "a warehouse already built from a clean landing" (safe publishing, interrupts,
+    forget) start from a copy of it: copying its ~30 MB takes well under a second, a build 30-60 s
+    (each of those modules used to run its own, the end-to-end test too).
+    """
+    base = tmp_path_factory.mktemp("built_clean")
+    shutil.copytree(small_clean_landing, base / "landing")
+    add_616_sale(base / "landing")
+    proc = run_cli("build", "--landing", str(base / "landing"), "--warehouse", str(base / "wh" / "dualwheel.duckdb"),
+                   "-q", env=cli_env(base), check=True)
+    return Built(base, proc)
+
+
+@pytest.fixture
+def built_copy(built_clean, tmp_path) -> Path:
+    """A private copy of `built_clean` in tmp_path: tmp_path/landing, tmp_path/wh/dualwheel.duckdb and
+    the Dagster home `cli_env(tmp_path)` uses; change anything in it."""
+    for name in ("landing", "wh", "dagster_home"):
+        shutil.copytree(built_clean.base / name, tmp_path / name)
+    return tmp_path

@@ -8,7 +8,6 @@ page on 2026-06-16, and the marts must show exactly 55% / 45%.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.conftest import cli_env, run_cli
+from tests.conftest import SALE_BRAND
 
 pytestmark = pytest.mark.slow
 
@@ -54,42 +53,10 @@ RATES = {"private_share", "organic_share", "repurchase_rate_30d", "repurchase_ra
          "brand_gmv_share", "organic_viewer_share", "purchase_rate_30d", "unfollow_rate_30d", "private_share_30d",
          "gmv_per_fan_30d"}
 
-SALE_BRAND = "大促测试"
-
-
-def _add_616_sale(landing: Path) -> None:
-    with open(landing / "accounts.csv", "a", encoding="utf-8") as f:
-        f.write("S616,大促旗舰,大促测试,flagship,,,2026-01-01\n")
-    day = landing / "2026-06-16"
-    day.mkdir()
-    header = ("order_id,buyer_id,account_id,live_session_id,traffic_source,product_id,category,quantity,gmv,"
-              "refund_amount,status,paid_at,updated_at\n")
-    rows = [
-        "S-1,SB1,S616,S616-L1,discovery,p1,美妆,1,300.00,,paid,2026-06-16 20:01:00,2026-06-16 20:01:00\n",
-        "S-2,SB2,S616,S616-L1,discovery,p1,美妆,1,250.00,,paid,2026-06-16 20:05:00,2026-06-16 20:05:00\n",
-        "S-3,SB3,S616,S616-L1,follow,p2,美妆,2,450.00,,paid,2026-06-16 20:09:00,2026-06-16 20:09:00\n",
-        "S-4,SB4,S616,S616-L1,follow,p2,美妆,1,99.00,,cancelled,,2026-06-16 20:30:00\n",
-    ]
-    (day / "orders.csv").write_text(header + "".join(rows), encoding="utf-8")
-    (day / "follows.csv").write_text(
-        "event_id,user_id,account_id,action,traffic_source,live_session_id,occurred_at\n"
-        "S-F1,SB1,S616,follow,discovery,S616-L1,2026-06-16 20:02:00\n", encoding="utf-8")
-    (day / "live_traffic.csv").write_text(
-        "live_session_id,account_id,started_at,ended_at,traffic_source,viewers,watch_seconds\n"
-        "S616-L1,S616,2026-06-16 20:00:00,2026-06-16 22:00:00,discovery,800,48000\n"
-        "S616-L1,S616,2026-06-16 20:00:00,2026-06-16 22:00:00,follow,200,36000\n", encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
-def build(tmp_path_factory, small_clean_landing):
-    base = tmp_path_factory.mktemp("e2e")
-    landing = base / "landing"
-    shutil.copytree(small_clean_landing, landing)
-    _add_616_sale(landing)
-    warehouse = base / "wh" / "dualwheel.duckdb"
-    proc = run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=cli_env(base),
-                   check=True)
-    return landing, warehouse, proc
+def build(built_clean):
+    """The session's one build of the clean landing plus the 616 sale (tests/conftest.py), read-only."""
+    return built_clean.base / "landing", built_clean.base / "wh" / "dualwheel.duckdb", built_clean.proc
 
 
 # ------------------------------------------------------------------ independent reference

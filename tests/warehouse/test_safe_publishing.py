@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,24 +22,10 @@ MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurcha
          "fct_cohort_retention_monthly", "fct_account_matrix_daily", "fct_live_session", "fct_fan_cohort", "dim_accounts"]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, small_clean_landing):
-    """One successful build that later tests start from (copied, never changed in place)."""
-    base = tmp_path_factory.mktemp("built")
-    landing = base / "landing"
-    shutil.copytree(small_clean_landing, landing)
-    warehouse = base / "wh" / "dualwheel.duckdb"
-    env = cli_env(base)
-    run_cli("build", "--landing", str(landing), "--warehouse", str(warehouse), "-q", env=env, check=True)
-    return base, landing, warehouse
-
-
 @pytest.fixture
-def workspace(built, tmp_path):
-    base, landing, warehouse = built
-    shutil.copytree(landing, tmp_path / "landing")
-    shutil.copytree(warehouse.parent, tmp_path / "wh")
-    return tmp_path / "landing", tmp_path / "wh" / "dualwheel.duckdb", cli_env(tmp_path)
+def workspace(built_copy):
+    """A private copy of the session's one successful build (tests/conftest.py: built_clean)."""
+    return built_copy / "landing", built_copy / "wh" / "dualwheel.duckdb", cli_env(built_copy)
 
 
 def _marts_snapshot(warehouse: Path) -> dict[str, list]:
