@@ -112,3 +112,23 @@ def built_copy(built_clean, tmp_path) -> Path:
     for name in ("landing", "wh", "dagster_home"):
         shutil.copytree(built_clean.base / name, tmp_path / name)
     return tmp_path
+
+
+# --------------------------------------------------------------------------- quiet exit
+# When Spark (py4j) and DuckDB share the test process, DuckDB's nanobind bindings print ~100
+# lines of "nanobind: leaked instances" at interpreter teardown, after pytest's summary line:
+# noise below a green run (exit status 0), and the last thing a reader sees. Everything pytest
+# reports has been printed when pytest_unconfigure runs last, so the process ends there with
+# pytest's own exit status instead of tearing the interpreter down.
+def pytest_sessionfinish(session, exitstatus):
+    session.config._dualwheel_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    status = getattr(config, "_dualwheel_exitstatus", None)
+    if status is None or os.environ.get("DUALWHEEL_TEST_FULL_TEARDOWN"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
