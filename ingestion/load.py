@@ -230,7 +230,7 @@ UNVERIFIED_SHA = "gate-verdict-pending"
 
 def verified_sha256(sha256: str, gate_verdict: str | None) -> str:
     """The ingested hash a file is compared with: its own once its gates passed, else one that
-    never matches (the SQL of _known_files computes the same on DuckDB)."""
+    never matches (both engines' loaders read audit.ingested_files through this)."""
     return sha256 if gate_verdict == "passed" else UNVERIFIED_SHA
 
 
@@ -252,10 +252,10 @@ def _known_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     # between writing its rows and recording its gates (or one whose gate failed) must not let
     # the next run skip them.
     rows = con.execute(
-        f"select path, case when gate_verdict = 'passed' then sha256 else '{UNVERIFIED_SHA}' end, "
-        "rows_read, rows_accepted, rows_rejected, coalesce(mapping_digest, '') from audit.ingested_files"
+        "select path, sha256, gate_verdict, rows_read, rows_accepted, rows_rejected, coalesce(mapping_digest, '') "
+        "from audit.ingested_files"
     ).fetchall()
-    return {path: tuple(rest) for path, *rest in rows}
+    return {path: (verified_sha256(sha256, verdict), *rest) for path, sha256, verdict, *rest in rows}
 
 
 def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple],
@@ -274,7 +274,7 @@ def _read_file(path: Path, export: str, root: Path, known: dict[str, tuple],
         headers = read_headers(data, path, source_file)
         digest = mapping.digest(spec, headers)
     strings = None
-    if must_read(previous and previous[0], previous[4] if previous and len(previous) > 4 else "", sha256, digest):
+    if must_read(previous and previous[0], previous[4] if previous else "", sha256, digest):
         strings = read_strings(data, path, spec, source_file, mapping).with_columns(
             pl.lit(source_file, dtype=pl.String).alias("_source_file"),
             pl.lit(landing_date, dtype=pl.Date).alias("_landing_date"),

@@ -579,13 +579,11 @@ def cmd_forget(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from simulator.exports import generate
+    from simulator.exports import Knobs, generate
 
     if args.format == "merchant" and args.messy:
         raise CliError("--messy and --format merchant cannot be combined",
                        hint="--format merchant already writes workbooks with the platform's own headers and words")
-    from simulator.exports import Knobs
-
     if not 0 <= args.reexport_share <= 1 or args.files_per_day < 1:
         raise CliError("--reexport-share must be between 0 and 1 and --files-per-day at least 1")
     knobs = Knobs(reexport_share=args.reexport_share, files_per_day=args.files_per_day)
