@@ -366,32 +366,16 @@ def _insert_frame(
 ) -> bool:
     if frame.height == 0:
         return False
+    if max(frame.n_chunks("all")) > 1:
+        # A chunk concatenates ~25 files' frames, and the validator's fast paths keep their
+        # pieces: handed over as ~25 small Arrow batches they cost DuckDB 1.65-1.77 µs CPU per
+        # order row to write, one batch 1.42-1.50 µs including this copy (profile_ingest.py
+        # --phase-cpu, 1.33M rows, min of 3). One thread per insert saved as much CPU but made
+        # ingestion ~10 % slower in wall time on 2 idle cores, so DuckDB keeps its threads.
+        frame = frame.rechunk()
     con.register(view, frame.to_arrow())
     con.execute(f"insert into {table} ({columns}) select {columns} from {view}")
     return True
-
-
-#: DuckDB threads while a chunk is inserted. The insert is CPU-bound (string columns are copied
-#: and compressed) and runs while the background reader validates the next chunk with Polars on
-#: the other core(s): a second DuckDB thread only contends with it. 1.02M order rows into a
-#: file-backed database, CPU per row (min of 3, 2 shared cores): 1.32-1.42 µs with DuckDB's
-#: default 2 threads, 1.09-1.14 µs with 1, and no slower in wall time (1.17-1.35 vs 1.12-1.14 µs).
-WRITE_THREADS = 1
-
-
-@contextlib.contextmanager
-def _duckdb_threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
-    """DuckDB's thread count for the block, restored after it (queries outside keep theirs)."""
-    before = con.execute("select current_setting('threads')").fetchone()[0]
-    if int(before) == threads:
-        yield
-        return
-    con.execute(f"set threads = {int(threads)}")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(duckdb.Error):  # never mask the block's own error
-            con.execute(f"set threads = {int(before)}")
 
 
 def _per_file(frame: pl.DataFrame, column: str) -> dict[str, int]:
@@ -401,12 +385,6 @@ def _per_file(frame: pl.DataFrame, column: str) -> dict[str, int]:
 
 
 def _write_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk, verdict: str = "passed") -> list[FileResult]:
-    """One transaction (on WRITE_THREADS DuckDB threads): see `_write_chunk_transaction`."""
-    with _duckdb_threads(con, WRITE_THREADS):
-        return _write_chunk_transaction(con, chunk, verdict)
-
-
-def _write_chunk_transaction(con: duckdb.DuckDBPyConnection, chunk: _Chunk, verdict: str) -> list[FileResult]:
     """One transaction: replace the chunk's files' earlier rows, insert its rows, record its files.
 
     A replaced file's earlier raw and rejected rows are deleted; the roster (`accounts`) replaces
@@ -774,7 +752,7 @@ def forget_file(con: duckdb.DuckDBPyConnection, path: str) -> Forgotten:
             con.execute("delete from audit.dbt_watermark")
         con.commit()
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # see _write_chunk_transaction
+        with contextlib.suppress(duckdb.Error):  # see _write_chunk
             con.rollback()
         raise
     return Forgotten(path, export, landing_date, int(raw_rows), int(rejected_rows))

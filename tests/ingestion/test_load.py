@@ -146,32 +146,6 @@ def test_failure_mid_write_rolls_back_the_whole_file(con, landing, monkeypatch):
     assert ingest_file(con, path, "orders", landing_root=landing).status == "loaded"
 
 
-def test_chunk_is_written_on_one_duckdb_thread_and_the_setting_is_restored(con, landing, monkeypatch):
-    path = write_rows(landing / DAY / "orders.csv", "orders", [row("orders"), row("orders", order_id="")])
-    con.execute("set threads = 3")
-    seen = []
-    real = load_module._insert_frame
-
-    def spy(con_, view, table, columns, frame):
-        seen.append(q(con_, "select current_setting('threads')")[0][0])
-        return real(con_, view, table, columns, frame)
-
-    monkeypatch.setattr(load_module, "_insert_frame", spy)
-    assert ingest_file(con, path, "orders", landing_root=landing).status == "loaded"
-    assert seen == [load_module.WRITE_THREADS] * 2
-    assert q(con, "select current_setting('threads')")[0][0] == 3
-
-    def failing(con_, view, table, columns, frame):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(load_module, "_insert_frame", failing)
-    (landing / DAY / "orders.csv").write_text(path.read_text() + "o2,b1,a1,,follow,,,1,5.00,,paid,"
-                                              "2026-06-16 10:00:00,2026-06-16 10:00:00\n")
-    with pytest.raises(RuntimeError, match="disk full"):
-        ingest_file(con, path, "orders", landing_root=landing)
-    assert q(con, "select current_setting('threads')")[0][0] == 3
-
-
 def test_ingest_all_loads_good_files_and_reports_bad_ones(con, landing):
     write_rows(landing / "accounts.csv", "accounts", [row("accounts")])
     write_rows(landing / DAY / "orders.csv", "orders", [row("orders")])
