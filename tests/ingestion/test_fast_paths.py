@@ -166,3 +166,20 @@ def test_random_frames_match_exact_path(data):
     frame = pl.DataFrame(columns, schema={c: pl.String for c in columns}).with_row_index(
         "_row_number", offset=1)
     _both(frame)
+
+
+# Every Unicode White_Space character (what both Rust's trim() and the regex \s mean by space).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
+
+
+@pytest.mark.parametrize("space", list(WHITE_SPACE), ids=lambda c: f"U+{ord(c):04X}")
+def test_any_unicode_space_around_a_value_sends_its_column_to_the_exact_path(space):
+    columns = dict(CANONICAL)
+    for column in ("traffic_source", "quantity", "gmv", "status", "updated_at"):
+        columns[column] = [*CANONICAL[column], space + CANONICAL[column][0], CANONICAL[column][0] + space]
+    frame = _frame(columns, 10)
+    facts = frame_facts(frame, get_export("orders"))
+    assert not facts.canonical & {"traffic_source", "quantity", "gmv", "status", "updated_at"}
+    accepted, _ = _both(frame)
+    assert accepted.height > 0  # the padded values are trimmed and accepted, as on the exact path
