@@ -66,9 +66,12 @@ EDGES: dict[str, list[str]] = {
 
 
 def _frame(columns: dict[str, list[str | None]], n: int) -> pl.DataFrame:
+    """n order rows; each column cycles through its listed values (a valid value if none)."""
     spec = get_export("orders")
-    data = {c: [(columns.get(c) or [VALID["orders"][c]])[i % len(columns.get(c) or [1])]
-                for i in range(n)] for c in spec.column_names}
+    data = {}
+    for c in spec.column_names:
+        values = columns.get(c) or [VALID["orders"][c]]
+        data[c] = [values[i % len(values)] for i in range(n)]
     return pl.DataFrame(data, schema={c: pl.String for c in spec.column_names}).with_row_index(
         "_row_number", offset=1)
 
