@@ -1,6 +1,13 @@
 """Ingestion throughput on ~100 landing files, with a per-phase breakdown and an optional cProfile.
 
     python benchmarks/profile_ingest.py --landing benchmarks/.cache/10M/gen366 --days 33 [--cprofile out.txt]
+    python benchmarks/profile_ingest.py --landing benchmarks/.cache/10M/gen366 --days 18 --phase-cpu
+
+--phase-cpu measures CPU time (process_time: every thread of this process, so a shared machine's
+other load does not count) per order row of each phase, run one after the other on ~1M-row chunks
+of the first N days' orders files: read+sha256, CSV parse, validate, DuckDB write+commit (into a
+file-backed database, as the build does), min of --repeat runs. Run it against older code with
+PYTHONPATH=<checkout> to compare (it prints which ingestion package it measured).
 
 Phase timings (read+hash, CSV parse, validate, DuckDB write incl. commit) are measured by wrapping
 the library's own functions, so the numbers describe exactly the code `dualwheel build` runs
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import datetime as dt
 import io
 import os
 import pstats
@@ -22,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 import ingestion.load as load
 
@@ -41,12 +50,77 @@ def _wrap(module, name: str, phase: str):
     setattr(module, name, wrapped)
 
 
+def phase_cpu(landing: Path, days: int, repeat: int) -> None:
+    """CPU µs per order row of each ingestion phase, serially (see the module docstring)."""
+    from ingestion.contract import get_export
+    from ingestion.readers import read_bytes, read_strings
+    from ingestion.validate import validate_frame
+
+    spec = get_export("orders")
+    folders = sorted(d for d in landing.iterdir() if d.is_dir())[:days]
+    paths = [d / "orders.csv" for d in folders if (d / "orders.csv").exists()]
+    tmp = Path(tempfile.mkdtemp(prefix="dw-phase-cpu-"))
+    best: dict[str, float] = {}
+
+    def timed(phase: str, fn):
+        t = time.process_time()
+        out = fn()
+        PHASES[phase] += time.process_time() - t
+        return out
+
+    rows = 0
+    for run in range(repeat):
+        PHASES.clear()
+        con = duckdb.connect(str(tmp / f"w{run}.duckdb"))
+        load.ensure_schema(con)
+        pending: list = []
+        rows = pending_rows = 0
+
+        def flush() -> None:
+            strings = pl.concat([f.strings for f in pending], how="vertical")
+            accepted, rejected = timed("validate", lambda: validate_frame(strings, spec))
+            timed("duckdb write+commit", lambda: load._write_chunk(con, load._Chunk("orders", list(pending),
+                                                                                     accepted, rejected)))
+            pending.clear()
+
+        for path in paths:
+            data, sha = timed("read+sha256", lambda: read_bytes(path))
+            name = f"{path.parent.name}/{path.name}"
+            strings = timed("csv parse", lambda: read_strings(data, path, spec, name).with_columns(
+                pl.lit(name, dtype=pl.String).alias("_source_file"),
+                pl.lit(dt.date.fromisoformat(path.parent.name), dtype=pl.Date).alias("_landing_date")))
+            pending.append(load._ReadFile(path, "orders", name, dt.date.fromisoformat(path.parent.name), sha,
+                                          len(data), 0, None, strings, 0.0))
+            rows += strings.height
+            pending_rows += strings.height
+            if pending_rows >= load.CHUNK_ROWS:
+                flush()
+                pending_rows = 0
+        if pending:
+            flush()
+        con.close()
+        for k, v in PHASES.items():
+            best[k] = min(best.get(k, v), v)
+    shutil.rmtree(tmp)
+    print(f"ingestion from {load.__file__}")
+    print(f"orders files {len(paths)}, rows {rows:,}; CPU µs per order row, min of {repeat}; "
+          f"load {os.getloadavg()[0]:.1f}")
+    for k, v in best.items():
+        print(f"  {k:<22} {v / rows * 1e6:6.3f}")
+    print(f"  {'total':<22} {sum(best.values()) / rows * 1e6:6.3f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--landing", type=Path, required=True)
     p.add_argument("--days", type=int, default=33, help="first N day folders (3 files each)")
     p.add_argument("--cprofile", type=Path)
+    p.add_argument("--phase-cpu", action="store_true", help="CPU per order row per phase, serially")
+    p.add_argument("--repeat", type=int, default=3, help="--phase-cpu: runs (the minimum is reported)")
     args = p.parse_args()
+    if args.phase_cpu:
+        phase_cpu(args.landing, args.days, args.repeat)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="dw-prof-"))
     landing = tmp / "landing"
     landing.mkdir()

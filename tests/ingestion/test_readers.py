@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from ingestion import FileRejected, discover, read_export_file
+from ingestion.readers import decode_csv_bytes, is_utf8
 
 from .conftest import VALID, csv_text, row, write_rows
 
@@ -261,3 +262,25 @@ def test_file_outside_a_day_folder(landing):
     write_rows(landing / "stray" / "orders.csv", "orders", [row("orders")])
     with pytest.raises(FileRejected, match="stray/orders.csv: not inside a YYYY-MM-DD"):
         read(landing, "stray/orders.csv")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"plain ascii,1\n", "订单,¥5\n".encode(), "订单".encode("gb18030"), b"\xed\xa0\x80",
+     b"\xc0\x80", b"\xf4\x90\x80\x80", b"\xe8\xae", b"ok\xff", "a\u3000b\u00a0".encode(),
+     b"\xef\xbb\xbfa,b\n"],
+)
+def test_is_utf8_agrees_with_python_decoder(data):
+    # The fast check (Polars' cast) must refuse exactly what bytes.decode("utf-8") refuses:
+    # surrogates, overlong forms, code points above U+10FFFF, truncated sequences.
+    try:
+        data.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert is_utf8(data) is expected
+
+
+def test_bom_with_invalid_utf8_names_the_byte():
+    with pytest.raises(FileRejected, match=r"UTF-8 BOM but invalid UTF-8 at byte 5"):
+        decode_csv_bytes(b"\xef\xbb\xbfab\xffc", "x.csv")
