@@ -182,10 +182,15 @@ def parse_column(
         parsed = parse_date(t)
     else:  # pragma: no cover - guarded by the Kind literal
         raise ValueError(col.kind)
-    if col.default is not None:
-        default = parse_column(Column(col.name, (), col.kind, False, col.values), pl.lit(col.default))
-        parsed = pl.when(t.is_null()).then(default).otherwise(parsed)
-    return parsed
+    return _with_default(col, t, parsed)
+
+
+def _with_default(col: Column, t: pl.Expr, parsed: pl.Expr) -> pl.Expr:
+    """`parsed`, or the column's contract default (parsed the exact way) where the trimmed value is empty."""
+    if col.default is None:
+        return parsed
+    default = parse_column(Column(col.name, (), col.kind, False, col.values), pl.lit(col.default))
+    return pl.when(t.is_null()).then(default).otherwise(parsed)
 
 
 _NOT_A = {
@@ -303,10 +308,7 @@ def _fast_parse(col: Column, t: pl.Expr) -> pl.Expr:
         parsed = t.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     else:  # pragma: no cover - _canonical returns None for text
         raise ValueError(col.kind)
-    if col.default is not None:
-        default = parse_column(Column(col.name, (), col.kind, False, col.values), pl.lit(col.default))
-        parsed = pl.when(t.is_null()).then(default).otherwise(parsed)
-    return parsed
+    return _with_default(col, t, parsed)
 
 
 @dataclass(frozen=True)
