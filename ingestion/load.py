@@ -381,7 +381,7 @@ def _insert_frame(
 ) -> bool:
     if frame.height == 0:
         return False
-    con.register(view, _contiguous(frame).to_arrow())
+    con.register(view, frame.to_arrow())  # contiguous already (_validate_chunk)
     con.execute(f"insert into {table} ({columns}) select {columns} from {view}")
     return True
 

@@ -49,14 +49,14 @@ select * from renamed
   raw.follows; the incremental follow models apply it to the copies of the affected events only
   on a partial refresh (same reason as dw_latest_order_versions), see dw_follows_with_a_copy_where.
 #}
-{% macro dw_first_follow_copies(relation, whole_table=false) %}
+{% macro dw_first_follow_copies(relation) %}
 with
 
 first_copies as (
 
     -- A repeated event is the same fact exported twice: the first copy wins
     -- (earlier landing date, files in name order, rows in file order).
-    {{ dw_first_in_file_order(relation, 'event_id', none, descending=false, whole_table=whole_table) | indent(4) }}
+    {{ dw_first_in_file_order(relation, 'event_id', none, descending=false) | indent(4) }}
 
 ),
 
@@ -107,7 +107,7 @@ select * from renamed
   the contract's order of export versions (§6). All of `relation`'s columns, plus a rank column
   where the engine needs one.
 
-  `whole_table`: `relation` is a whole raw table (stg_orders, stg_follows). DuckDB then takes the
+  `whole_table`: `relation` is a whole raw table (stg_orders). DuckDB then takes the
   winner as arg_max/arg_min of the row id over ONE packed HUGEINT key (epoch microseconds of
   `leading`, the file's position among the table's files by landing date then name, the row
   number) and reads the winning rows back by row id. A window over four sort keys spilled to disk
@@ -115,7 +115,8 @@ select * from renamed
   compute this way instead of 7.5 s with the window. DuckDB rewrites a one-key `row_number() = 1`
   window into this by itself, but not when another filter (int_orders_counted's "not cancelled")
   sits on the same rows, hence spelled out. A partial refresh ranks a few thousand rows through
-  a subquery (no row ids): the window is right there; Spark always uses the window.
+  a subquery (no row ids): the window is right there; Spark always uses the window. stg_follows
+  (3.9M rows) keeps the window too: the row-id form measured no net gain there.
 #}
 {% macro dw_first_in_file_order(relation, partition_by, leading, descending, whole_table=false) %}
     {{ return(adapter.dispatch('dw_first_in_file_order')(relation, partition_by, leading, descending, whole_table)) }}

@@ -16,8 +16,8 @@ SQL (the compiled-statement cache lives on the engine). A full 10M-order build s
 events (a materialization per landing date and raw asset, the dbt models' and checks' events),
 ~4,700 connects: 365 materializations of one raw asset took 4.1-4.6 s here, ~12 ms each (cProfile
 of an ingest run: connect 8.6 s and SQL compilation 4.8 s of 19.8 s storing 1,140 events).
-`reuse_event_log_engines()` keeps one engine per database file (per run shard and the index)
-for the storage object's lifetime. Connections are still not pooled (NullPool, as Dagster sets
+`_connect_reusing_engine` (installed by `relax_sqlite_fsync()`) keeps one engine per database
+file (per run shard and the index) for the storage object's lifetime. Connections are still not pooled (NullPool, as Dagster sets
 it), so nothing stays open between writes and a forked process inherits no connection; the
 engines of the 16 most recently written databases are kept (a webserver reads many runs).
 
