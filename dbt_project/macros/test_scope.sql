@@ -6,7 +6,7 @@
   to the changed files' rows of raw.orders / raw.follows. Untouched rows passed the same tests
   when they were written, and a partial run cannot change them: duplicates, NULLs or bad values
   can only come with the rows it inserted. Without this, a nightly run would re-test all of
-  history: the data tests on int_orders_counted/int_cohort_orders/raw.orders scale with orders
+  history: the data tests on int_orders_counted/raw.orders scale with orders
   (~0.1-0.25 s each at 1M orders, x10 at 10M) and cost as much as in a full build.
 
   Not scoped: `dbt test` on its own, full-scope builds, singular tests (reconciliations read
@@ -43,10 +43,6 @@
             "order_id in (select order_id from {int_changed_order_versions})",
         'intermediate.int_buyer_first_orders':
             "exists (select 1 from {int_changed_order_versions} as affected_keys"
-            ~ " where affected_keys.brand = {this}.brand and affected_keys.buyer_id = {this}.buyer_id)",
-        'intermediate.int_cohort_orders':
-            "order_id in (select order_id from {int_changed_order_versions})"
-            ~ " or exists (select 1 from {int_t0_changes} as affected_keys"
             ~ " where affected_keys.brand = {this}.brand and affected_keys.buyer_id = {this}.buyer_id)",
         'intermediate.int_cohort_buyers':
             "exists (select 1 from {int_affected_cohort_buyers} as affected_keys"

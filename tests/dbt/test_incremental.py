@@ -38,7 +38,6 @@ COMPARED = [
     "marts.dim_accounts",
     "intermediate.int_orders_counted",
     "intermediate.int_buyer_first_orders",
-    "intermediate.int_cohort_orders",
     "intermediate.int_cohort_buyers",
     "intermediate.int_follows_daily",
     "intermediate.int_brand_first_follows",

@@ -2,12 +2,18 @@
 {#
   The per-buyer half of fct_cohort_repurchase, kept so that a nightly run recomputes only the
   buyers a new day touched (int_affected_cohort_buyers) and the mart only sums ~one row per
-  buyer. Rebuilding the mart from int_cohort_orders every night took 4.4 s of a 10M-order
+  buyer. Rebuilding the mart from the counted orders every night took 4.4 s of a 10M-order
   nightly run (the longest node on its critical path, benchmarks/results.md); every cohort has
   a repurchasing buyer on most days, so incremental by cohort would have saved nothing.
 
-  int_cohort_orders is named in each subquery, not through one shared CTE: DuckDB materializes
-  a CTE used more than once, i.e. copies every counted order first.
+  The T0 facts come from int_buyer_first_orders and the later orders from int_orders_counted,
+  joined here. They used to be joined once into int_cohort_orders (every counted order tagged
+  with its T0) that this model and fct_cohort_retention_monthly read: at 10M orders writing
+  those 9.7M rows cost more CPU than the two joins that replace it (20 -> 11 s for this model,
+  the retention mart and int_cohort_orders together), and its unique test went with it.
+
+  In a full build int_buyer_first_orders is named in each subquery, not through one shared
+  CTE: DuckDB materializes a CTE used more than once, i.e. copies every buyer's T0 first.
 #}
 {{ config(
     materialized='incremental',
@@ -18,24 +24,36 @@
 -- depends_on: {{ ref('int_refresh_scope') }}
 -- depends_on: {{ ref('int_affected_cohort_buyers') }}
 {%- set partial = dw_is_partial_refresh() %}
-{#- A full build reads int_cohort_orders twice by ref() (see above); a partial one reads the
-    affected buyers' orders once into a small CTE and uses it twice. -#}
-{%- set cohort_orders = 'affected_orders' if partial else ref('int_cohort_orders') %}
+{#- A partial run reads the affected buyers' T0 rows once into a small CTE and uses it twice. -#}
+{%- set first_orders = 'affected_first_orders' if partial else ref('int_buyer_first_orders') %}
 with
 
 {% if partial %}
-affected_orders as (
+affected_first_orders as (
 
-    select * from {{ ref('int_cohort_orders') }} as cohort_orders
+    select * from {{ ref('int_buyer_first_orders') }} as first_orders
     where exists (
         select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = cohort_orders.brand
-          and affected.buyer_id = cohort_orders.buyer_id
+        where affected.brand = first_orders.brand
+          and affected.buyer_id = first_orders.buyer_id
     )
 
 ),
 
 {% endif %}
+counted_orders as (
+
+    select * from {{ ref('int_orders_counted') }} as counted
+    {% if partial %}
+    where exists (
+        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
+        where affected.brand = counted.brand
+          and affected.buyer_id = counted.buyer_id
+    )
+    {% endif %}
+
+),
+
 first_follows as (
 
     select * from {{ ref('int_brand_first_follows') }} as first_follows
@@ -49,17 +67,32 @@ first_follows as (
 
 ),
 
-first_orders as (
+later_orders as (
 
-    select * from {{ cohort_orders }} as cohort_orders
-    where is_t0_order
+    -- `T0 + N days` is N x 24 hours after T0's paid_at, inclusive; an order at exactly T0's
+    -- paid_at (a tie lost on order_id) is not "after" T0 and never a repurchase.
+    select
+        counted_orders.brand,
+        counted_orders.buyer_id,
+        counted_orders.domain,
+        counted_orders.gmv,
+        counted_orders.paid_at,
+        first_orders.t0_paid_at
+
+    from counted_orders
+
+    -- Inner join loses nothing: every counted order's (brand, buyer) has a T0.
+    inner join {{ first_orders }} as first_orders
+        on counted_orders.brand = first_orders.brand
+        and counted_orders.buyer_id = first_orders.buyer_id
+
+    where counted_orders.paid_at > first_orders.t0_paid_at
+      and counted_orders.paid_at <= {{ dbt.dateadd('day', 90, 'first_orders.t0_paid_at') }}
 
 ),
 
 repurchases as (
 
-    -- `T0 + N days` is N x 24 hours after T0's paid_at, inclusive; an order at exactly T0's
-    -- paid_at (a tie lost on order_id) is not "after" T0 and never a repurchase.
     select
         brand,
         buyer_id,
@@ -77,10 +110,7 @@ repurchases as (
                 then gmv else 0 end
         ) as repurchase_gmv_30d_private
 
-    from {{ cohort_orders }} as cohort_orders
-
-    where paid_at > t0_paid_at
-      and paid_at <= {{ dbt.dateadd('day', 90, 't0_paid_at') }}
+    from later_orders
 
     group by
         brand,
@@ -95,7 +125,7 @@ buyers as (
         first_orders.buyer_id,
         first_orders.cohort_month,
         first_orders.first_domain,
-        first_orders.gmv as t0_gmv,
+        first_orders.t0_gmv,
         -- No lower bound: a follow before T0 makes a fan too.
         cast(
             case
@@ -113,7 +143,7 @@ buyers as (
         {{ dw_money('coalesce(repurchases.repurchase_gmv_30d_private, 0)') }}
             as repurchase_gmv_30d_private
 
-    from first_orders
+    from {{ first_orders }} as first_orders
 
     left join first_follows
         on first_orders.brand = first_follows.brand

@@ -3,8 +3,8 @@
   A T0 can only move for a (brand, buyer) with a changed order (a late earlier order, a
   cancelled T0, a corrected paid_at): the roster and the code are constant on a partial run.
   So only those pairs are compared with intermediate.t0_snapshot, instead of diffing the whole
-  table. Both the old and the new T0 date need new_buyers recomputed, and every order of the
-  buyer its T0 columns in int_cohort_orders. Empty on a full scope.
+  table. Both the old and the new T0 date need new_buyers recomputed, and both cohorts their
+  retention rows (fct_cohort_retention_monthly). Empty on a full scope.
 #}
 -- depends_on: {{ ref('int_refresh_scope') }}
 with
@@ -63,8 +63,8 @@ where (
     old_t0_order_id is null
     or new_t0_order_id is null
     or old_t0_order_id <> new_t0_order_id
-    -- Same T0 order with a corrected paid_at or source: every order of the buyer carries
-    -- t0_paid_at / first_domain in int_cohort_orders.
+    -- Same T0 order with a corrected paid_at or source: a conservative superset (the T0's
+    -- date, month or domain may have moved with it).
     or old_t0_paid_at <> new_t0_paid_at
     or old_first_domain <> new_first_domain
 )

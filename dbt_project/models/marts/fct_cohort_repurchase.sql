@@ -16,7 +16,7 @@ horizon as (
 
     -- Global on purpose: one brand's quiet month must not hide another brand's data.
     select max(order_date) as horizon_date
-    from {{ ref('int_cohort_orders') }} as cohort_orders
+    from {{ ref('int_orders_counted') }} as counted_orders
 
 ),
 

@@ -16,7 +16,7 @@ horizon as (
 
     -- The global horizon of fct_cohort_repurchase (latest order_date of all brands).
     select max(order_date) as horizon_date
-    from {{ ref('int_cohort_orders') }} as cohort_orders
+    from {{ ref('int_orders_counted') }} as counted_orders
 
 ),
 
