@@ -557,6 +557,38 @@ def _exact(check: _Check, df: pl.DataFrame, params: dict[str, Any]) -> tuple[boo
     return success, f"{bad} of {checked} rows unexpected ({pct:.2f}%) [exact, whole batch]"
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch made ready for GX without importing it: what GX will see and what it will not.
+
+    ``batch`` is the whole batch, or its evenly spaced sample above MAX_VALIDATED_ROWS, cut to the
+    columns the suite reads; ``exact`` holds the error-severity row checks recounted over the
+    whole batch (sampled batches only). Small enough to send to the background process: a
+    1M-row chunk of a backfill travels as its 200k-row sample, not as 1M rows.
+    """
+
+    export: str
+    batch: pl.DataFrame
+    rows: int
+    sampled: bool
+    params: dict[str, Any]
+    exact: dict[str, tuple[bool, str] | None]
+
+
+def prepare_batch(export: str, df: pl.DataFrame, *, landing_date: date | None = None) -> PreparedBatch:
+    if export not in _SUITES:
+        raise ValueError(f"no data-quality suite for export {export!r}; known: {suite_names()}")
+    checks = _SUITES[export]
+    sampled = df.height > MAX_VALIDATED_ROWS
+    batch = _sample(df, MAX_VALIDATED_ROWS) if sampled else df
+    params = {_PARAM_LATEST: _latest_plausible(df, landing_date)}
+    exact = {check.name: _exact(check, df, params) for check in checks if check.severity == ERROR} \
+        if sampled else {}
+    read = dict.fromkeys([*EXPORT_COLUMNS[export], *(c for k in checks for c in k.reads)])
+    return PreparedBatch(export, batch.select(c for c in read if c in batch.columns), df.height, sampled,
+                         params, exact)
+
+
 def validate_batch(export: str, df: pl.DataFrame, *,
                    landing_date: date | None = None) -> list[DQResult]:
     """Run the export's suite over a batch of accepted rows: one result per expectation.
@@ -564,12 +596,13 @@ def validate_batch(export: str, df: pl.DataFrame, *,
     Results come in the suite's definition order and carry no timestamps, so the same batch
     always gives the same list. Batches above MAX_VALIDATED_ROWS are sampled (see there).
     """
-    if export not in _SUITES:
-        raise ValueError(f"no data-quality suite for export {export!r}; known: {suite_names()}")
+    return validate_prepared(prepare_batch(export, df, landing_date=landing_date))
+
+
+def validate_prepared(prepared: PreparedBatch) -> list[DQResult]:
+    """validate_batch's GX half (prepare_batch is the other)."""
+    export, batch, params = prepared.export, prepared.batch, prepared.params
     compiled = _get_runtime()[export]
-    sampled = df.height > MAX_VALIDATED_ROWS
-    batch = _sample(df, MAX_VALIDATED_ROWS) if sampled else df
-    params = {_PARAM_LATEST: _latest_plausible(df, landing_date)}
     suite_result = _run_suite(compiled, _to_pandas(batch, compiled.columns), params)
 
     by_name = {}
@@ -590,14 +623,14 @@ def validate_batch(export: str, df: pl.DataFrame, *,
                 and check.column in batch.columns and _exception_message(res) is None:
             success = True  # no timestamp at all, so none from the future (see _not_in_future)
         observed = _observed(export, check, res, batch, params)
-        if sampled:
-            exact = _exact(check, df, params) if check.severity == ERROR else None
+        if prepared.sampled:
+            exact = prepared.exact.get(check.name)
             if exact is not None:
                 success, observed = exact
             elif check.name.endswith("_batch_is_not_empty"):
-                observed = f"{df.height} rows"
+                observed = f"{prepared.rows} rows"
             elif check.reads:
-                observed += f" [GX on an evenly spaced sample of {batch.height} of {df.height} rows]"
+                observed += f" [GX on an evenly spaced sample of {batch.height} of {prepared.rows} rows]"
         out.append(DQResult(export, check.name, check.column, check.severity, success, observed))
     return out
 
@@ -641,9 +674,11 @@ def _serve(inbox, outbox, parent: int, started=None) -> None:
             continue
         if message is None:
             return
-        export, frame = message
+        if isinstance(message, str):  # the parent could not prepare this batch: keep its place
+            outbox.put(("error", message))
+            continue
         try:
-            outbox.put(("ok", validate_batch(export, frame)))
+            outbox.put(("ok", validate_prepared(message)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
             outbox.put(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -707,9 +742,14 @@ class BackgroundValidator:
         self._received.append(payload)
 
     def submit(self, export: str, df: pl.DataFrame) -> None:
+        """Prepared here (sampled, exact recounts: Polars), validated there (GX)."""
+        try:
+            message: PreparedBatch | str = prepare_batch(export, df)
+        except Exception as exc:  # noqa: BLE001 - raised by results(), in this batch's place
+            message = f"{type(exc).__name__}: {exc}"
         while self._pending >= _MAX_PENDING:
             self._take()
-        self._inbox.put((export, df))
+        self._inbox.put(message)
         self._pending += 1
 
     def results(self) -> list[DQResult]:

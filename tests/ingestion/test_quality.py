@@ -307,6 +307,26 @@ def test_background_process_gives_the_in_process_results_in_order():
     assert q.background_process() is None
 
 
+def test_a_sampled_batch_travels_as_its_sample_and_gives_the_in_process_results(monkeypatch):
+    # The parent samples and recounts (prepare_batch); the GX process only sees the sample.
+    monkeypatch.setattr(q, "MAX_VALIDATED_ROWS", 50)
+    df = _orders(400).with_columns(
+        quantity=pl.when(pl.col("order_id") == "O00003").then(0).otherwise(pl.col("quantity")),
+        _source_file=pl.lit("2026-06-01/orders.csv"))
+    prepared = q.prepare_batch("orders", df)
+    assert prepared.batch.height == 50 and prepared.rows == 400 and prepared.sampled
+    assert "_source_file" not in prepared.batch.columns  # only what the suite reads travels
+    expected = q.validate_batch("orders", df)
+    worker = q.start_background_process()
+    try:
+        worker.submit("orders", df)
+        assert worker.results() == expected
+    finally:
+        q.stop_background_process()
+    assert _by_name(expected)["orders_quantity_is_at_least_1"].observed_value == \
+        "1 of 400 rows unexpected (0.25%) [exact, whole batch]"
+
+
 def test_background_process_exits_when_its_parent_is_killed():
     import os
     import signal
