@@ -37,3 +37,136 @@ def test_events_are_stored_through_one_engine_per_database(tmp_path):
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
             sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
         assert str(mode).lower() == "wal" and sync == 1  # 1 = NORMAL
+
+
+# --- batched event writes (store_event_batch) ----------------------------------------------------
+
+DAYS = [f"2026-02-{d:02d}" for d in range(1, 29)]  # 28 landing dates, one run, as `dualwheel build`
+days = dg.DailyPartitionsDefinition(start_date="2026-02-01", end_date="2026-03-01")
+RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
+
+
+@dg.asset(partitions_def=days)
+def raw_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    # One result for the whole range: Dagster stores one materialization per partition, in a batch.
+    return dg.MaterializeResult(metadata={"dates": len(context.partition_keys)})
+
+
+@dg.asset(deps=[raw_export])
+def export_summary() -> None:
+    return None
+
+
+@dg.asset_check(asset=export_summary)
+def summary_present() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def _backfill(instance) -> str:
+    result = dg.materialize([raw_export, export_summary, summary_present], instance=instance,
+                            tags=RANGE)
+    assert result.success
+    return result.run_id
+
+
+def _rows(conn, sql):
+    return [tuple(r) for r in conn.exec_driver_sql(sql).fetchall()]
+
+
+PARTITION = "$.event_log_entry.dagster_event.event_specific_data.materialization.partition"
+
+
+def _index_state(storage) -> dict:
+    """What the index shard holds, minus what differs between two runs (run ids, timestamps)."""
+    with storage.index_connection() as conn:
+        return {
+            "event_logs": _rows(conn, "SELECT id, dagster_event_type, asset_key, partition, step_key "
+                                      "FROM event_logs ORDER BY id"),
+            # Dagster indexes its dagster/data_version tags; their values hash the run id.
+            "tags": _rows(conn, "SELECT event_id, asset_key, key FROM asset_event_tags ORDER BY id"),
+            "checks": _rows(conn, "SELECT asset_key, check_name, partition, execution_status, "
+                                  "evaluation_event_storage_id FROM asset_check_executions ORDER BY id"),
+            # The record of the asset's last materialization, by its index storage id.
+            "asset_keys": _rows(conn, f"SELECT asset_key, json_extract(last_materialization, "
+                                      f"'$.storage_id'), json_extract(last_materialization, '{PARTITION}'), "
+                                      "last_run_id IS NOT NULL, last_materialization_timestamp "
+                                      "IS NOT NULL FROM asset_keys ORDER BY asset_key"),
+        }
+
+
+def _run_shard(storage, run_id):
+    with storage.run_connection(run_id) as conn:
+        return _rows(conn, "SELECT id, dagster_event_type, asset_key, partition, step_key "
+                           "FROM event_logs ORDER BY id")
+
+
+def test_a_backfill_run_stores_the_same_rows_batched_as_one_by_one(tmp_path, monkeypatch):
+    relax_sqlite_fsync()
+    (tmp_path / "batched").mkdir()
+    (tmp_path / "single").mkdir()
+    batches = []
+    store_event_batch = SqliteEventLogStorage.store_event_batch
+
+    def observed(storage, events):  # the real store_event_batch, its batches counted
+        batches.append([e.dagster_event_type.value for e in events])
+        return store_event_batch(storage, events)
+
+    with dg.DagsterInstance.local_temp(str(tmp_path / "batched")) as batched:
+        assert batched._get_event_batch_size() > 0  # on for SQLite without DAGSTER_EVENT_BATCH_SIZE
+        with monkeypatch.context() as patch:
+            patch.setattr(SqliteEventLogStorage, "store_event_batch", observed)
+            batched_run = _backfill(batched)
+        # The planned events (assets and the check) and the 28 materializations, one batch each.
+        assert ["ASSET_MATERIALIZATION"] * len(DAYS) in batches
+        assert any("ASSET_CHECK_EVALUATION_PLANNED" in batch for batch in batches)
+        with monkeypatch.context() as env:
+            env.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # Dagster's default: one by one
+            with dg.DagsterInstance.local_temp(str(tmp_path / "single")) as single:
+                assert single._get_event_batch_size() == 0
+                single_run = _backfill(single)
+                expected_run_rows = _run_shard(single.event_log_storage, single_run)
+                expected_index = _index_state(single.event_log_storage)
+                expected_last = single.get_latest_materialization_event(dg.AssetKey("raw_export"))
+
+        storage = batched.event_log_storage
+        assert _run_shard(storage, batched_run) == expected_run_rows
+        assert _index_state(storage) == expected_index
+        kinds = [row[1] for row in expected_run_rows]
+        assert kinds.count("ASSET_MATERIALIZATION") == len(DAYS) + 1
+        assert sum(tag[1] == '["raw_export"]' for tag in expected_index["tags"]) >= len(DAYS)
+
+        # Every partition is materialized (what the nightly schedule and the sensor read) and the
+        # asset's record points at the last partition's event, by its index storage id.
+        key = dg.AssetKey("raw_export")
+        assert batched.get_materialized_partitions(key) == set(DAYS)
+        status = batched.get_status_by_partition(key, set(DAYS), days)
+        assert set(status.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+        last = batched.get_latest_materialization_event(key)
+        assert last.dagster_event.partition == expected_last.dagster_event.partition == DAYS[-1]
+        state = _index_state(storage)
+        record = next(row for row in state["asset_keys"] if row[0] == '["raw_export"]')
+        by_id = {row[0]: row for row in state["event_logs"]}
+        assert by_id[record[1]][1:4] == ("ASSET_MATERIALIZATION", '["raw_export"]', DAYS[-1])
+        assert record[2] == DAYS[-1]
+        # The UI's run log reads the run shard: every event, in order, with its metadata.
+        logs = batched.all_logs(batched_run, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        partitions = [e.dagster_event.partition for e in logs if e.dagster_event.asset_key == key]
+        assert partitions == DAYS
+        assert logs[0].asset_materialization.metadata["dates"] == dg.IntMetadataValue(len(DAYS))
+
+
+def test_batching_is_on_only_for_sqlite_event_storage(tmp_path, monkeypatch):
+    """Another event storage (Postgres on a server, here Dagster's consolidated SQLite one) keeps
+    Dagster's default, one write per event; DAGSTER_EVENT_BATCH_SIZE still overrides ours."""
+    relax_sqlite_fsync()
+    consolidated = {"module": "dagster._core.storage.event_log",
+                    "class": "ConsolidatedSqliteEventLogStorage",
+                    "config": {"base_dir": str(tmp_path / "events")}}
+    overrides = {"event_log_storage": consolidated}
+    with dg.DagsterInstance.local_temp(str(tmp_path), overrides=overrides) as other:
+        assert not isinstance(other.event_log_storage, SqliteEventLogStorage)
+        assert other._get_event_batch_size() == 0
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "7")
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        assert isinstance(instance.event_log_storage, SqliteEventLogStorage)
+        assert instance._get_event_batch_size() == 7
