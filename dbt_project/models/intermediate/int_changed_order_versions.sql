@@ -1,4 +1,4 @@
--- grain: one row per raw version (file row) of every order_id that appears in a changed file
+-- grain: one row per raw version (file row) of every order_id that appears in a changed file, with all its raw columns
 {#
   Every version, not only the new one: the dates, sessions and buyers an order fed at the last
   build come from its old winning version, which is still in raw.orders (a file that replaced
@@ -35,12 +35,11 @@ changed_order_ids as (
 
 versions as (
 
+    -- Every raw column: int_orders_counted re-deduplicates these versions from here instead of
+    -- scanning raw.orders for them a second time (~0.4 s of a 10M-order nightly run).
     select
-        raw_orders.order_id,
-        raw_orders.buyer_id,
-        raw_orders.account_id,
+        raw_orders.*,
         coalesce(accounts.brand, {{ dw_unmapped() }}) as brand,
-        raw_orders.live_session_id,
         cast(raw_orders.paid_at as date) as paid_date
 
     from {{ source('raw', 'orders') }} as raw_orders

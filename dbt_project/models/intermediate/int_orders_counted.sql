@@ -18,12 +18,10 @@ with
 orders as (
 
     {% if dw_is_partial_refresh() %}
-    -- stg_orders' dedupe over all raw versions of the changed order_ids only (see
-    -- macros/staging.sql for why not `stg_orders where order_id in (...)`).
-    {{ dw_latest_order_versions(
-        '(select * from ' ~ source('raw', 'orders') ~ ' where order_id in (select order_id from '
-        ~ ref('int_changed_order_versions') ~ '))'
-    ) | indent(4) }}
+    -- stg_orders' dedupe over all raw versions of the changed order_ids only, which
+    -- int_changed_order_versions holds with every raw column (see macros/staging.sql for why
+    -- not `stg_orders where order_id in (...)`).
+    {{ dw_latest_order_versions(ref('int_changed_order_versions')) | indent(4) }}
     {% else %}
     select * from {{ ref('stg_orders') }}
     {% endif %}
