@@ -7,7 +7,6 @@ in the UI as failed-with-warning checks and block nothing.
 
 
 import contextlib
-import json
 import os
 import re
 from typing import Any, Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt.dbt_manifest import read_manifest_path
 
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.metadata import table_metadata
@@ -119,7 +119,9 @@ def _multi_parent_source_tests(manifest: Mapping[str, Any]) -> dict[str, dg.Asse
     return tests
 
 
-MULTI_PARENT_SOURCE_TESTS = _multi_parent_source_tests(json.loads(ensure_manifest().read_text()))
+# dagster-dbt's own cached parse of the manifest, which @dbt_assets below reads too: one parse per
+# process instead of two (json.loads of the 1.3 MB file: ~30 ms).
+MULTI_PARENT_SOURCE_TESTS = _multi_parent_source_tests(read_manifest_path(ensure_manifest().resolve()))
 
 
 def _dbt_events(invocation, context: dg.AssetExecutionContext):
@@ -233,7 +235,7 @@ def _orders_with_unknown_sessions(con) -> tuple[dict, str]:
 
 def _dbt_node_count() -> int:
     """Models, seeds and data tests: the nodes whose results dagster-dbt streams back."""
-    nodes = json.loads(ensure_manifest().read_text())["nodes"].values()
+    nodes = read_manifest_path(ensure_manifest().resolve())["nodes"].values()
     return sum(1 for n in nodes if n["resource_type"] in ("model", "seed", "test"))
 
 
