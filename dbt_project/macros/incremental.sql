@@ -200,6 +200,18 @@
 {% endmacro %}
 
 
+{# The rows of `alias` whose (brand, buyer) is in int_affected_cohort_buyers: what a partial run
+   of the per-buyer and per-fan models (int_cohort_buyers, int_fan_values) recomputes.
+   `buyer_column` names the buyer in `alias` (user_id for a fan). #}
+{% macro dw_is_affected_cohort_buyer(alias, buyer_column='buyer_id') -%}
+    exists (
+        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
+        where affected.brand = {{ alias }}.brand
+          and affected.buyer_id = {{ alias }}.{{ buyer_column }}
+    )
+{%- endmacro %}
+
+
 {# The earliest order month dw_retention_scope can select (NULL when it selects nothing): an
    affected order month, or the cohort month of a moved T0 — and no order of a buyer is in a
    month before the buyer's cohort month. As a plain filter on the counted orders it keeps a

@@ -32,11 +32,7 @@ with
 affected_first_orders as (
 
     select * from {{ ref('int_buyer_first_orders') }} as first_orders
-    where exists (
-        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = first_orders.brand
-          and affected.buyer_id = first_orders.buyer_id
-    )
+    where {{ dw_is_affected_cohort_buyer('first_orders') }}
 
 ),
 
@@ -45,11 +41,7 @@ counted_orders as (
 
     select * from {{ ref('int_orders_counted') }} as counted
     {% if partial %}
-    where exists (
-        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = counted.brand
-          and affected.buyer_id = counted.buyer_id
-    )
+    where {{ dw_is_affected_cohort_buyer('counted') }}
     {% endif %}
 
 ),
@@ -58,11 +50,7 @@ first_follows as (
 
     select * from {{ ref('int_brand_first_follows') }} as first_follows
     {% if partial %}
-    where exists (
-        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = first_follows.brand
-          and affected.buyer_id = first_follows.user_id
-    )
+    where {{ dw_is_affected_cohort_buyer('first_follows', 'user_id') }}
     {% endif %}
 
 ),

@@ -23,11 +23,7 @@ fans as (
 
     select * from {{ ref('int_fan_starts') }} as fan_starts
     {% if partial %}
-    where exists (
-        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = fan_starts.brand
-          and affected.buyer_id = fan_starts.user_id
-    )
+    where {{ dw_is_affected_cohort_buyer('fan_starts', 'user_id') }}
     {% endif %}
 
 ),
@@ -36,11 +32,7 @@ counted_orders as (
 
     select * from {{ ref('int_orders_counted') }} as counted
     {% if partial %}
-    where exists (
-        select 1 from {{ ref('int_affected_cohort_buyers') }} as affected
-        where affected.brand = counted.brand
-          and affected.buyer_id = counted.buyer_id
-    )
+    where {{ dw_is_affected_cohort_buyer('counted') }}
     {% endif %}
 
 ),
