@@ -60,9 +60,7 @@ def _load_definitions(settings, *, show_progress: bool):
     _prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
     _open_dagster_instance(Path(os.environ["DAGSTER_HOME"]))
     if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
-        from orchestration.dbt_manifest import import_dagster_dbt_without_dbt_core
-
-        import_dagster_dbt_without_dbt_core()  # dbt runs in its own process: ~1 s of imports less here
+        # (importing it also imports dagster-dbt without dbt-core: see orchestration/definitions.py)
         from orchestration.definitions import defs
 
         _DEFINITIONS = defs()

@@ -244,7 +244,9 @@ def _event_batch_size(self) -> int:
 
 
 def relax_sqlite_fsync() -> None:
-    """Install both once per process (the CLI, code servers, run workers, the daemon)."""
+    """Install, once per process (the CLI, code servers, run workers, the daemon), the fsync
+    hook and the four patches above: kept engines, batched stores, remembered tables and the
+    SQLite batch size. The name predates all but the first."""
     global _installed
     if not _installed:
         event.listen(Engine, "connect", _relax)
