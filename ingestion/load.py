@@ -381,7 +381,10 @@ def _insert_frame(
 ) -> bool:
     if frame.height == 0:
         return False
-    con.register(view, frame.to_arrow())  # contiguous already (_validate_chunk)
+    # Polars' own string layout (Arrow string views), which DuckDB scans as it is: the default
+    # conversion to Arrow's large_utf8 copied every string of the chunk first (1.15-1.37 -> 1.05-1.08
+    # µs of CPU per order row written, half the page faults; 1.19M rows, file-backed database).
+    con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))  # contiguous already
     con.execute(f"insert into {table} ({columns}) select {columns} from {view}")
     return True
 

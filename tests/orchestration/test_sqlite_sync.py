@@ -170,3 +170,70 @@ def test_batching_is_on_only_for_sqlite_event_storage(tmp_path, monkeypatch):
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
         assert isinstance(instance.event_log_storage, SqliteEventLogStorage)
         assert instance._get_event_batch_size() == 7
+
+
+# --- a step's burst of events stored together (stored_together) ----------------------------------
+
+MODELS = [f"model_{i}" for i in range(6)]
+
+
+@dg.multi_asset(specs=[dg.AssetSpec(name) for name in MODELS],
+                check_specs=[dg.AssetCheckSpec("rows_unique", asset=name) for name in MODELS])
+def held_results(context: dg.AssetExecutionContext):
+    """Like the dbt step: every result held, then yielded at once (an output and a check each)."""
+    from orchestration.deploy.sqlite_sync import stored_together
+
+    context.log.info("before the burst")  # stored on its own, as the step's other events
+    with stored_together(context.instance, context.run.run_id):
+        for name in MODELS:
+            yield dg.Output(None, output_name=name, metadata={"rows": len(name)})
+            yield dg.AssetCheckResult(asset_key=name, check_name="rows_unique", passed=name != "model_3",
+                                      severity=dg.AssetCheckSeverity.WARN)
+
+
+def test_a_held_burst_of_step_events_is_stored_in_one_batch_with_the_same_rows(tmp_path, monkeypatch):
+    relax_sqlite_fsync()
+    batches = []
+    store_event_batch = SqliteEventLogStorage.store_event_batch
+
+    def observed(storage, events):
+        batches.append([e.dagster_event_type.value if e.is_dagster_event else "log" for e in events])
+        return store_event_batch(storage, events)
+
+    def materialize(instance):
+        result = dg.materialize([held_results], instance=instance)
+        assert result.success
+        return result.run_id
+
+    (tmp_path / "together").mkdir()
+    (tmp_path / "single").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "together")) as together:
+        with monkeypatch.context() as patch:
+            patch.setattr(SqliteEventLogStorage, "store_event_batch", observed)
+            run = materialize(together)
+        with monkeypatch.context() as env:
+            env.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # Dagster's default: one by one
+            with dg.DagsterInstance.local_temp(str(tmp_path / "single")) as single:
+                single_run = materialize(single)
+                expected_run_rows = _run_shard(single.event_log_storage, single_run)
+                expected_index = _index_state(single.event_log_storage)
+
+        # The burst: 6 outputs, 6 materializations, 6 check outputs and evaluations, one batch.
+        burst = next(b for b in batches if "ASSET_CHECK_EVALUATION" in b)
+        assert burst.count("ASSET_MATERIALIZATION") == len(MODELS)
+        assert burst.count("ASSET_CHECK_EVALUATION") == len(MODELS)
+        assert "STEP_SUCCESS" not in burst  # stored after the block, as Dagster logs it
+        assert _run_shard(together.event_log_storage, run) == expected_run_rows
+        assert _index_state(together.event_log_storage) == expected_index
+        # What the UI and the CLI read back: the checks' outcomes and each model's last materialization.
+        evaluations = together.all_logs(run, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        failed = [e.dagster_event.event_specific_data.asset_key.to_user_string()
+                  for e in evaluations if not e.dagster_event.event_specific_data.passed]
+        assert failed == ["model_3"]
+        latest = together.get_latest_materialization_event(dg.AssetKey("model_5"))
+        assert latest.asset_materialization.metadata["rows"] == dg.IntMetadataValue(7)
+        assert _stored_together_buffer_is_empty(together)
+
+
+def _stored_together_buffer_is_empty(instance) -> bool:
+    return not any(instance._event_buffer_impl.values())

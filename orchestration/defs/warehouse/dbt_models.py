@@ -17,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_dbt.dbt_manifest import read_manifest_path
 
 from orchestration.dbt_manifest import ensure_manifest
+from orchestration.deploy.sqlite_sync import stored_together
 from orchestration.metadata import table_metadata
 from orchestration.defs.resources import EngineResource, WarehouseResource
 from orchestration.settings import dbt_target_for
@@ -301,6 +302,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             if failure is None:
                 raise
             con = None  # the figures are extras; the dbt failure is what the user needs to see
+        # All of them at once, so Dagster's SQLite event log stores them in batches.
+        stack.enter_context(stored_together(context.instance, context.run.run_id))
         for event in events:
             yield _with_figures(context, con, event) if con is not None else event
     if failure is not None:
