@@ -40,7 +40,7 @@ class WarehouseResource(dg.ConfigurableResource):
         # One run at a time per warehouse, whoever starts it (CLI, UI, schedule): runs from the UI
         # wait here for a command-line build, and vice versa. The CLI already holds the lock when
         # it runs jobs in-process (the lock is re-entrant within a process).
-        lock = warehouse_lock(Path(self.warehouse), wait=True, what=f"Dagster run {context.run_id}",
+        lock = warehouse_lock(Path(self.warehouse), wait=True, what=f"Dagster run {context.run.run_id if context.run else None}",
                               on_wait=lambda holder: context.log.warning(
                                   f"waiting for the other run on {self.warehouse} to finish ({holder})"))
         lock.__enter__()

@@ -188,7 +188,7 @@ def build_daily_export_asset(export: str) -> dg.AssetsDefinition:
                 if rejected_files:
                     raise FilesRejected(rejected_files)
                 changed = [r for r in results if r.status != "unchanged"]
-                checks = _gate_results(con, export, warehouse, changed, gx, context.run_id or uuid.uuid4().hex)
+                checks = _gate_results(con, export, warehouse, changed, gx, context.run.run_id or uuid.uuid4().hex)
                 table_meta = _table_metadata(con, export)
         finally:
             if bar is not None:
@@ -234,7 +234,7 @@ def accounts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, en
         if result is None:
             context.log.warning(f"no accounts roster under {warehouse.landing_path}: every account will be (unmapped)")
         changed = [result] if result is not None and result.status != "unchanged" else []
-        failures, evaluated = gx.finish(con, changed, context.run_id)
+        failures, evaluated = gx.finish(con, changed, context.run.run_id)
         gates.record_verdicts(con, **{"failed" if failures else "passed": [r.path for r in changed]})
         meta = _table_metadata(con, "accounts")
     yield dg.MaterializeResult(metadata={**_ingest_metadata([result] if result else []), **meta})

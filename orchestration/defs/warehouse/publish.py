@@ -44,7 +44,7 @@ def record_check_results(context: dg.AssetExecutionContext, con) -> dict[str, in
 
     Every check of a build has been evaluated by now: this asset depends on every mart, so it runs
     after the dbt step (all dbt tests) and the steps that depend on nothing (landing_is_fresh)."""
-    run_ids = [context.run_id] + [r for r in context.run.tags.get(INGEST_RUN_TAG, "").split(",") if r]
+    run_ids = [context.run.run_id] + [r for r in context.run.tags.get(INGEST_RUN_TAG, "").split(",") if r]
     rows = []
     for run_id in run_ids:
         for record in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
@@ -82,7 +82,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         _require_gate_verdicts(warehouse)
         with warehouse.connect() as con:
             counts = record_check_results(context, con)
-        result = publish(warehouse.work_db, Path(warehouse.warehouse), run_id=context.run_id)
+        result = publish(warehouse.work_db, Path(warehouse.warehouse), run_id=context.run.run_id)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(result.path)),
         "size_mb": round(result.bytes / 1e6, 2),
