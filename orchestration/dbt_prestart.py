@@ -148,14 +148,25 @@ def start(warehouse: Path, work_db: Path) -> Prestarted:
     target.mkdir(parents=True, exist_ok=True)
     # What dbt_models sets before dbt.cli: the profile's path, part of the hash partial parsing checks.
     env = {**os.environ, "DUALWHEEL_DB_PATH": str(work_db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.dbt_prestart", "serve", "--socket", str(sock),
-             "--target", str(target), "--project", str(DBT_PROJECT_DIR), "--parent", str(os.getpid())],
-            env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C at the terminal reaches the build, whose dbt step forwards it
-            # through the client; an unused server is stopped by stop().
-            start_new_session=True)
+    # Listening before the server process even starts: a client that comes early (the dbt step of a
+    # build whose ingestion had nothing to do) waits in the backlog until the warm-up is done
+    # instead of finding no socket and paying a whole plain dbt start.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen(1)
+    try:
+        with open(folder / "server.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "orchestration.dbt_prestart", "serve", "--fd", str(listener.fileno()),
+                 "--socket", str(sock), "--target", str(target), "--project", str(DBT_PROJECT_DIR),
+                 "--parent", str(os.getpid())],
+                env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=[listener.fileno()],
+                # Its own session: a Ctrl-C at the terminal reaches the build, whose dbt step forwards
+                # it through the client; an unused server is stopped by stop().
+                start_new_session=True)
+    finally:
+        listener.close()  # the server's copy is the one that accepts
     prestarted = Prestarted(warehouse=_key(warehouse), process=process, folder=folder)
     _REGISTRY[prestarted.warehouse] = prestarted
     return prestarted
@@ -233,14 +244,17 @@ def _warm_up(runner_class, project: str, target: str) -> bool:
     return bool(result.success)
 
 
-def serve(sock_path: str, target: str, project: str, parent: int) -> int:
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:  # stop() removed the folder
+        pass
+
+
+def serve(fd: int, sock_path: str, target: str, project: str, parent: int) -> int:
     state: dict = {}
     threading.Thread(target=_watch, args=(parent, state), daemon=True).start()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(sock_path)
-    # Listening before the warm-up: a dbt step that comes early waits in the backlog, not for
-    # a whole plain dbt start.
-    listener.listen(1)
+    listener = socket.socket(fileno=fd)  # bound and listening since start()
     started = time.perf_counter()
     from dbt.cli.main import dbtRunner
 
@@ -252,12 +266,12 @@ def serve(sock_path: str, target: str, project: str, parent: int) -> int:
         ok = False
     if not ok:
         listener.close()
-        os.unlink(sock_path)
+        _unlink(sock_path)
         return 0
     conn, _ = listener.accept()
     state["serving"] = True
     listener.close()
-    os.unlink(sock_path)  # later clients find no server and run plain dbt
+    _unlink(sock_path)  # later clients find no server and run plain dbt
     with conn:
         msg, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
         if len(msg) < 4 or len(fds) != 3:
@@ -317,12 +331,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration.dbt_prestart")
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("serve", help="import dbt, warm up, then run one dbt invocation for a client")
+    cmd.add_argument("--fd", type=int, required=True, help="the listening socket, inherited")
     cmd.add_argument("--socket", required=True)
     cmd.add_argument("--target", required=True)
     cmd.add_argument("--project", required=True)
     cmd.add_argument("--parent", type=int, required=True)
     args = parser.parse_args(argv)
-    return serve(args.socket, args.target, args.project, args.parent)
+    return serve(args.fd, args.socket, args.target, args.project, args.parent)
 
 
 if __name__ == "__main__":
