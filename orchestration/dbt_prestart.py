@@ -133,11 +133,19 @@ def real_dbt() -> Path:
     return Path(sys.executable).with_name("dbt")
 
 
-def start(warehouse: Path, work_db: Path) -> Prestarted:
-    """Spawn the server for one warehouse; the dbt step of a run in this process will use it."""
+def start(warehouse: Path, work_db: Path) -> Prestarted | None:
+    """Spawn the server for one warehouse; the dbt step of a run in this process will use it.
+    None when it cannot be started (no temp dir, no free fd, ...): the build runs plain dbt."""
+    stop(warehouse)
+    try:
+        return _start(warehouse, work_db)
+    except OSError:
+        return None
+
+
+def _start(warehouse: Path, work_db: Path) -> Prestarted:
     from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, dbt_target_for
 
-    stop(warehouse)
     # A temporary folder, not the target folder: a Unix socket path is limited to ~107 bytes.
     folder = Path(tempfile.mkdtemp(prefix="dualwheel-dbt-"))
     sock = folder / "dbt.sock"
