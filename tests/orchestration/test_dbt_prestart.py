@@ -7,7 +7,9 @@ listens, and a server nobody uses must go away.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -186,3 +188,30 @@ def test_a_build_failing_its_gate_stops_the_server_it_started(built_copy):
     assert build.returncode == 1 and "reject" in (out + err).lower(), out + err
     assert saw_server  # it was started, during ingestion
     assert not _servers_of(build.pid)
+
+
+def test_ctrl_c_to_the_client_stops_dbt_in_the_server(tmp_path):
+    # dagster-dbt interrupts dbt with SIGINT: the client forwards it, dbt stops its query and
+    # exits 2 as plain dbt does, and the server is gone.
+    warehouse = tmp_path / "wh" / "dualwheel.duckdb"
+    work_db = warehouse.with_name("dualwheel.work.duckdb")
+    work_db.parent.mkdir(parents=True)
+    server = dbt_prestart.start(warehouse, work_db)
+    try:
+        env = {**os.environ, "DUALWHEEL_DB_PATH": str(work_db), "DBT_TARGET_PATH": str(dbt_target_for(warehouse)),
+               "DBT_LOG_PATH": str(dbt_target_for(warehouse)), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+               "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+        client = subprocess.Popen([str(dbt_prestart.take(warehouse)), "show", "--inline",
+                                   "select sum(hash(i)) from range(1000000000000) t(i)"],  # hours
+                                  env=env, cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        for line in client.stdout:
+            if "Found" in line:  # parsed; the query starts now
+                break
+        time.sleep(2)
+        client.send_signal(signal.SIGINT)
+        client.stdout.read()
+        assert client.wait(timeout=60) == 2
+        assert server.process.wait(timeout=60) == 0
+    finally:
+        dbt_prestart.stop(warehouse)
