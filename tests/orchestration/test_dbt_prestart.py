@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from orchestration import dbt_prestart
 from orchestration.defs.resources import VenvDbtCliResource
