@@ -23,9 +23,11 @@ real dbt with the same arguments: never worse than without prestart. The server 
 exits; unused, it exits when its parent process goes away or after IDLE_SECONDS, and cmd_build
 stops it when the build ends without a dbt step (a failed ingestion gate).
 
-Measured (4,000 orders, 2 cores shared at load ~3, medians of 3): STEP_START to dbt's first node
-5.5 -> 0.7 s on a fresh warehouse, 3.0 -> 0.6 s nightly; the dbt_models step 14.6 -> 10.0 s and
-13.0 -> 11.5 s. The waiting server holds ~140 MB RSS during ingestion.
+Measured (4,000 orders, 2 cores at load 1.2-1.6, medians of 3): STEP_START to dbt's first node
+5.6 -> 0.6 s and the dbt_models step 14.2 -> 7.3 s on a fresh warehouse; 2.9 -> 0.5 s and
+11.1 -> 8.1 s nightly (the step gains 1.9 s / 0.6 s more after dbt's first node; not broken down,
+plain dbt's interpreter teardown at exit is a likely part).
+The waiting server holds ~140 MB RSS during ingestion.
 
 Stdlib only: the `dualwheel` process imports this module without dbt.
 """
