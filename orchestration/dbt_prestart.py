@@ -239,11 +239,16 @@ def _close_duckdb() -> None:
     gc.collect()
 
 
-def _watch(parent: int, state: dict) -> None:
-    """Exit when unused and the build that started us is gone, or after IDLE_SECONDS unused."""
+def _watch(parent: int, folder: Path, state: dict) -> None:
+    """Exit when unused and the build that started us is gone (killed, so stop() never ran:
+    remove our folder too), or after IDLE_SECONDS unused (the folder stays: its client still
+    falls back to plain dbt, and stop() removes it)."""
     deadline = time.monotonic() + IDLE_SECONDS
     while not state.get("serving"):
-        if os.getppid() != parent or time.monotonic() > deadline:
+        if os.getppid() != parent:
+            shutil.rmtree(folder, ignore_errors=True)
+            os._exit(0)
+        if time.monotonic() > deadline:
             os._exit(0)
         time.sleep(1)
 
@@ -267,7 +272,7 @@ def _unlink(path: str) -> None:
 
 def serve(fd: int, sock_path: str, target: str, project: str, parent: int) -> int:
     state: dict = {}
-    threading.Thread(target=_watch, args=(parent, state), daemon=True).start()
+    threading.Thread(target=_watch, args=(parent, Path(sock_path).parent, state), daemon=True).start()
     listener = socket.socket(fileno=fd)  # bound and listening since start()
     started = time.perf_counter()
     from dbt.cli.main import dbtRunner

@@ -145,13 +145,14 @@ def test_client_runs_plain_dbt_when_no_server_listens(tmp_path):
 def test_an_unused_server_goes_away(tmp_path):
     # Its parent ends without stopping it (killed, or os._exit): the server notices and exits.
     script = ("import os, sys; from pathlib import Path; from orchestration import dbt_prestart; "
-              "p = dbt_prestart.start(Path(sys.argv[1]), Path(sys.argv[2])); print(p.process.pid, flush=True); "
+              "p = dbt_prestart.start(Path(sys.argv[1]), Path(sys.argv[2])); print(p.process.pid, p.folder, flush=True); "
               "os._exit(0)")
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "wh" / "a.duckdb"),
                            str(tmp_path / "wh" / "a.work.duckdb")], capture_output=True, text=True,
                           cwd=PROJECT_ROOT, timeout=60, check=True)
-    orphan = int(proc.stdout.split()[0])
-    assert _wait_gone(orphan), "the server outlived the process that started it"
+    orphan, folder = proc.stdout.split()
+    assert _wait_gone(int(orphan)), "the server outlived the process that started it"
+    assert not Path(folder).exists()  # its socket, client and log
 
     # stop(): what cmd_build does when the build ends without a dbt step.
     warehouse = tmp_path / "wh" / "b.duckdb"
