@@ -628,12 +628,20 @@ def cmd_build(args) -> int:
         return _run_on_spark(settings, engine, dates, with_dbt=True)
     print(f"building from {len(dates)} landing date(s) {dates[0]} .. {dates[-1]} → {settings.warehouse}")
     _warn_about_landing(settings, args)
-    outcome = _ingest(settings, show_progress=not args.quiet)
-    if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
-        from orchestration.defs.warehouse.publish import INGEST_RUN_TAG
+    from orchestration import dbt_prestart
 
-        outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet,
-                                          extra_tags={INGEST_RUN_TAG: outcome.run_id}))
+    # dbt imports and parses for this warehouse while ingestion runs (orchestration/dbt_prestart.py).
+    if os.environ.get("DUALWHEEL_DBT_PRESTART", "1") != "0":
+        dbt_prestart.start(settings.warehouse, settings.work_db)
+    try:
+        outcome = _ingest(settings, show_progress=not args.quiet)
+        if outcome.success:  # a failed gate stops here: nothing downstream runs, nothing is published
+            from orchestration.defs.warehouse.publish import INGEST_RUN_TAG
+
+            outcome = _merge(outcome, run_job("transform_job", settings, [], show_progress=not args.quiet,
+                                              extra_tags={INGEST_RUN_TAG: outcome.run_id}))
+    finally:
+        dbt_prestart.stop(settings.warehouse)
     _report_outcome(outcome, "build", settings.warehouse)
     # Counted per check evaluation, as the report (audit.check_results) and the UI's run pages count.
     print(f"build succeeded in {outcome.seconds:.0f} s: checks {outcome.passed_checks} passed, "

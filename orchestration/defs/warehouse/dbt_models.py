@@ -16,6 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from dagster_dbt.dbt_manifest import read_manifest_path
 
+from orchestration import dbt_prestart
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.deploy.sqlite_sync import stored_together
 from orchestration.metadata import table_metadata
@@ -286,6 +287,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # A fixed target path per warehouse (settings.dbt_target_for): dagster-dbt otherwise leaves a
         # ~1.5 MB folder per run, and dbt's partial parsing needs the previous parse of this profile.
         target = dbt_target_for(Path(warehouse.warehouse))
+        prestarted = dbt_prestart.take(warehouse.warehouse)  # `dualwheel build` started one (cli.py)
+        if prestarted is not None:
+            dbt = dbt.model_copy(update={"dbt_executable": str(prestarted)})
         for event in _dbt_events(dbt.cli(DBT_BUILD_ARGS, context=context, target_path=target), context):
             if bar is not None:
                 bar.update(1)
