@@ -35,9 +35,9 @@ whose event log is SqliteEventLogStorage, unless DAGSTER_EVENT_BATCH_SIZE says o
 `_has_table_remembered` keeps the tables `has_table` found. Measured on a 120-date, 20k-order
 landing (CPU, min of 3, `dualwheel ingest`): storing the run's 405 events 1.91 s -> 0.27 s
 (212 -> 1,490 events/s), the run's main process 7.0 s -> 5.1 s; `dualwheel build`, 944 events:
-5.3 s -> 1.9 s (177 -> 490 events/s), its main process 11.7 s -> 8.4 s. Most of what remains is
-the ~400 events Dagster stores one by one (the dbt run's step outputs, materializations and check
-evaluations: dagster-dbt sends no batches). Serializing an event is ~0.1 ms (2.5 KB), so trimming
+5.3 s -> 1.9 s (177 -> 490 events/s), its main process 11.7 s -> 8.4 s. The dbt step's events
+(step outputs, materializations and check evaluations) carry no batch metadata, since dagster-dbt
+sends none; `stored_together` gives it to the ~340 events that step yields at once. Serializing an event is ~0.1 ms (2.5 KB), so trimming
 the metadata every partition's materialization repeats would not pay.
 
 A server with a Postgres instance (orchestration/deploy/README.md) is not affected: everything
