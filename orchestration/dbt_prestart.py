@@ -51,15 +51,16 @@ from pathlib import Path
 # An unused server gives up after this long (a build's ingestion at 10M orders is ~2 min).
 IDLE_SECONDS = 3600
 
-# The client: run by dagster-dbt as `<client> build ...` with dbt's env and cwd. `-IS` (a shebang
-# passes one argument): no site packages, no PYTHON* variables (dagster-dbt's PYTHONUNBUFFERED, the
-# caller's PYTHONPATH); it starts in ~20 ms. Protocol on the Unix socket:
+# The client: run by dagster-dbt as `<client> build ...` with dbt's env and cwd, through a
+# two-line /bin/sh launcher (write_client) that runs this Python with `-IS`: no site packages, no
+# PYTHON* variables (dagster-dbt's PYTHONUNBUFFERED, the caller's PYTHONPATH); it starts in ~20 ms.
+# Not a `#!<python>` line: the kernel cuts one at the first blank (a venv under "My Projects")
+# and older kernels read only 127 bytes of it. Protocol on the Unix socket:
 #   client -> server: SCM_RIGHTS fds 0, 1, 2 with a 4-byte length, then that many bytes of JSON
 #                     {"argv", "cwd", "env"}
 #   server -> client: "started <pid>\n" once it takes the job (before that, nothing ran, so the
 #                     client may still fall back to plain dbt), then "exit <code>\n" when dbt is done.
-CLIENT = r'''#!{python} -IS
-# dualwheel's prestarted-dbt client (orchestration/dbt_prestart.py): generated, do not edit.
+CLIENT = r'''# dualwheel's prestarted-dbt client (orchestration/dbt_prestart.py): generated, do not edit.
 import json, os, signal, socket, struct, sys
 
 SOCKET = {socket!r}
@@ -139,6 +140,17 @@ def real_dbt() -> Path:
     return Path(sys.executable).with_name("dbt")
 
 
+def write_client(client: Path, sock: Path) -> Path:
+    """The client at `client` (an executable launcher) and `client`.py, for the server at `sock`."""
+    import shlex
+
+    code = client.with_name(client.name + ".py")
+    code.write_text(CLIENT.format(socket=str(sock), real_dbt=str(real_dbt())))
+    client.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(code))} \"$@\"\n")
+    client.chmod(0o700)
+    return client
+
+
 def start(warehouse: Path, work_db: Path) -> Prestarted | None:
     """Spawn the server for one warehouse; the dbt step of a run in this process will use it.
     None when it cannot be started (no temp dir, no free fd, ...): the build runs plain dbt."""
@@ -156,8 +168,7 @@ def _start(warehouse: Path, work_db: Path) -> Prestarted:
     folder = Path(tempfile.mkdtemp(prefix="dualwheel-dbt-"))
     sock = folder / "dbt.sock"
     client = folder / "dbt"
-    client.write_text(CLIENT.format(python=sys.executable, socket=str(sock), real_dbt=str(real_dbt())))
-    client.chmod(0o700)
+    write_client(client, sock)
     target = dbt_target_for(Path(warehouse))
     target.mkdir(parents=True, exist_ok=True)
     # What dbt_models sets before dbt.cli: the profile's path, part of the hash partial parsing checks.

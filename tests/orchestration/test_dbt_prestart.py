@@ -132,10 +132,9 @@ def test_a_dbt_failure_is_the_same_through_the_prestarted_dbt_and_later_clients_
 
 
 def test_client_runs_plain_dbt_when_no_server_listens(tmp_path):
-    client = tmp_path / "dbt"
-    client.write_text(dbt_prestart.CLIENT.format(python=sys.executable, socket=str(tmp_path / "none.sock"),
-                                                 real_dbt=str(dbt_prestart.real_dbt())))
-    client.chmod(0o700)
+    # In a folder whose name has a blank, as a venv under "My Projects" would be.
+    (tmp_path / "my folder").mkdir()
+    client = dbt_prestart.write_client(tmp_path / "my folder" / "dbt", tmp_path / "none.sock")
     proc = subprocess.run([str(client), "--version"], capture_output=True, text=True, timeout=120)
     plain = subprocess.run([str(dbt_prestart.real_dbt()), "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == plain.returncode == 0
