@@ -141,10 +141,13 @@ def real_dbt() -> Path:
 
 
 def write_client(client: Path, sock: Path) -> Path:
-    """The client at `client` (an executable launcher) and `client`.py, for the server at `sock`."""
+    """The client at `client` (an executable launcher) and its code, for the server at `sock`."""
     import shlex
 
-    code = client.with_name(client.name + ".py")
+    # <folder>/client/dbt: the process running the build still shows `/dbt ` in its command
+    # line (`ps`, and tests that wait for dbt to be running).
+    code = client.parent / "client" / client.name
+    code.parent.mkdir(exist_ok=True)
     code.write_text(CLIENT.format(socket=str(sock), real_dbt=str(real_dbt())))
     client.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(code))} \"$@\"\n")
     client.chmod(0o700)
@@ -305,6 +308,23 @@ def _warm_up_at_low_priority(project: str, target: str, outcome: dict) -> None:
         print(f"warm-up failed: {exc!r}", flush=True)
 
 
+def _interrupt_when_orphaned(parent: int) -> None:
+    """SIGTERM (which stops dbt as Ctrl-C does) when the build dies while dbt runs here. Plain dbt
+    is in the build's process group and dies with it (a killed build: `kill -9 -<pgid>`); this
+    process has a group of its own and would go on writing the working database. Linux only
+    (prctl PR_SET_PDEATHSIG); elsewhere dbt stops at its next write to the closed pipe."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # gone before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -363,6 +383,7 @@ def serve(fd: int, sock_path: str, target: str, project: str, parent: int) -> in
 
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
+        _interrupt_when_orphaned(parent)
         try:
             code = _exit_code(dbtRunner().invoke(list(request["argv"])))
         except BaseException as exc:
