@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, VENV_DBT
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 _SOURCE_DIRS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
@@ -40,12 +40,11 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
 def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     manifest = project_dir / "target" / "manifest.json"
     if manifest_is_stale(project_dir):
-        dbt = Path(sys.executable).with_name("dbt")
         env = {**os.environ}
         # Parsing renders profiles.yml, which needs the path even though parse never opens it.
         env.setdefault("DUALWHEEL_DB_PATH", str(project_dir.parent / "warehouse" / "dualwheel.work.duckdb"))
         proc = subprocess.run(
-            [str(dbt), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"],
+            [str(VENV_DBT), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"],
             cwd=project_dir, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             output = (proc.stdout + proc.stderr).strip().splitlines()

@@ -110,20 +110,14 @@ sys.exit(2)
 
 @dataclass
 class Prestarted:
-    """A started server: its process, the folder holding its socket, client and log."""
+    """A started server: its process, the folder holding its socket, client and log, and the client
+    that runs as dbt."""
 
     warehouse: Path
     process: subprocess.Popen
     folder: Path
+    client: Path
     used: bool = False
-
-    @property
-    def client(self) -> Path:
-        return self.folder / "dbt"
-
-    @property
-    def log(self) -> Path:
-        return self.folder / "server.log"
 
 
 # The servers this process started, by warehouse: the dbt step uses one only when `start` ran in
@@ -135,20 +129,17 @@ def _key(warehouse) -> Path:
     return Path(warehouse).resolve()
 
 
-def real_dbt() -> Path:
-    """The venv's dbt, as orchestration/defs/resources.py runs it."""
-    return Path(sys.executable).with_name("dbt")
-
-
 def write_client(client: Path, sock: Path) -> Path:
     """The client at `client` (an executable launcher) and its code, for the server at `sock`."""
     import shlex
+
+    from orchestration.settings import VENV_DBT
 
     # <folder>/client/dbt: the process running the build still shows `/dbt ` in its command
     # line (`ps`, and tests that wait for dbt to be running).
     code = client.parent / "client" / client.name
     code.parent.mkdir(exist_ok=True)
-    code.write_text(CLIENT.format(socket=str(sock), real_dbt=str(real_dbt())))
+    code.write_text(CLIENT.format(socket=str(sock), real_dbt=str(VENV_DBT)))
     client.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(code))} \"$@\"\n")
     client.chmod(0o700)
     return client
@@ -170,8 +161,7 @@ def _start(warehouse: Path, work_db: Path) -> Prestarted:
     # A temporary folder, not the target folder: a Unix socket path is limited to ~107 bytes.
     folder = Path(tempfile.mkdtemp(prefix="dualwheel-dbt-"))
     sock = folder / "dbt.sock"
-    client = folder / "dbt"
-    write_client(client, sock)
+    client = write_client(folder / "dbt", sock)
     target = dbt_target_for(Path(warehouse))
     target.mkdir(parents=True, exist_ok=True)
     # What dbt_models sets before dbt.cli: the profile's path, part of the hash partial parsing checks.
@@ -199,7 +189,7 @@ def _start(warehouse: Path, work_db: Path) -> Prestarted:
                 process_group=0)
     finally:
         listener.close()  # the server's copy is the one that accepts
-    prestarted = Prestarted(warehouse=_key(warehouse), process=process, folder=folder)
+    prestarted = Prestarted(warehouse=_key(warehouse), process=process, folder=folder, client=client)
     _REGISTRY[prestarted.warehouse] = prestarted
     return prestarted
 

@@ -28,6 +28,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# The venv's dbt, not whatever is on PATH: the Dagster UI may be started from a shell where
+# .venv/bin is not on PATH.
+VENV_DBT = Path(sys.executable).with_name("dbt")
 
 DEFAULT_LANDING = "data/landing"
 DEFAULT_WAREHOUSE = "warehouse/dualwheel.duckdb"

@@ -2,7 +2,6 @@
 
 
 import os
-import sys
 from contextlib import contextmanager
 from functools import cached_property
 from importlib import metadata
@@ -15,7 +14,7 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 from pydantic import PrivateAttr
 
-from orchestration.settings import DBT_PROJECT_DIR, Settings, warehouse_lock
+from orchestration.settings import DBT_PROJECT_DIR, VENV_DBT, Settings, warehouse_lock
 
 
 # Per DuckDB database instance (ingestion and dbt each have one); keeps a 10M-order full build
@@ -40,7 +39,8 @@ class WarehouseResource(dg.ConfigurableResource):
         # One run at a time per warehouse, whoever starts it (CLI, UI, schedule): runs from the UI
         # wait here for a command-line build, and vice versa. The CLI already holds the lock when
         # it runs jobs in-process (the lock is re-entrant within a process).
-        lock = warehouse_lock(Path(self.warehouse), wait=True, what=f"Dagster run {context.run.run_id if context.run else None}",
+        run_id = context.run.run_id if context.run else None
+        lock = warehouse_lock(Path(self.warehouse), wait=True, what=f"Dagster run {run_id}",
                               on_wait=lambda holder: context.log.warning(
                                   f"waiting for the other run on {self.warehouse} to finish ({holder})"))
         lock.__enter__()
@@ -150,8 +150,6 @@ def resources() -> dg.Definitions:
         "warehouse": WarehouseResource.from_settings(
             settings, show_progress=os.environ.get("DUALWHEEL_PROGRESS") == "1"),
         "engine": EngineResource.from_settings(settings),
-        # The venv's dbt, not whatever is on PATH: the Dagster UI may be started from a shell
-        # where .venv/bin is not on PATH.
         "dbt": VenvDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                                  dbt_executable=str(Path(sys.executable).with_name("dbt"))),
+                                  dbt_executable=str(VENV_DBT)),
     })

@@ -20,9 +20,10 @@ import dagster as dg
 
 from orchestration import dbt_prestart
 from orchestration.defs.resources import VenvDbtCliResource
-from orchestration.settings import DBT_PROJECT_DIR, dbt_target_for
+from orchestration.settings import DBT_PROJECT_DIR, VENV_DBT, dbt_target_for
 from tests.conftest import DUALWHEEL, PROJECT_ROOT, add_616_sale, cli_env, run_cli
 from tests.orchestration.test_interrupts import _add_bad_day
+from tests.orchestration.test_operations import _alive
 
 
 def _dbt_step_events(home: Path) -> dict:
@@ -56,10 +57,9 @@ def _servers_of(pid: int) -> list[int]:
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().split(") ")[-1].split()[0]
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if b"orchestration.dbt_prestart" in cmdline and str(pid).encode() in cmdline and state != "Z":
+        if b"orchestration.dbt_prestart" in cmdline and str(pid).encode() in cmdline and _alive(int(proc.name)):
             found.append(int(proc.name))
     return found
 
@@ -107,7 +107,7 @@ def test_a_dbt_failure_is_the_same_through_the_prestarted_dbt_and_later_clients_
     monkeypatch.setenv("DUALWHEEL_DB_PATH", str(work_db))  # as dbt_models sets it
     args = ["build", "--select", "stg_orders+", "--exclude-resource-type", "unit_test"]
     dbt = VenvDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                             dbt_executable=str(dbt_prestart.real_dbt()))
+                             dbt_executable=str(VENV_DBT))
     plain = _invoke(dbt, args, tmp_path / "plain-target")
 
     server = dbt_prestart.start(warehouse, work_db)
@@ -136,7 +136,7 @@ def test_client_runs_plain_dbt_when_no_server_listens(tmp_path):
     (tmp_path / "my folder").mkdir()
     client = dbt_prestart.write_client(tmp_path / "my folder" / "dbt", tmp_path / "none.sock")
     proc = subprocess.run([str(client), "--version"], capture_output=True, text=True, timeout=120)
-    plain = subprocess.run([str(dbt_prestart.real_dbt()), "--version"], capture_output=True, text=True, timeout=120)
+    plain = subprocess.run([str(VENV_DBT), "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == plain.returncode == 0
     assert proc.stdout == plain.stdout and "duckdb" in proc.stdout
 
@@ -164,11 +164,7 @@ def test_an_unused_server_goes_away(tmp_path):
 def _wait_gone(pid: int, seconds: float = 60) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
+        if not _alive(pid):
             return True
         time.sleep(0.5)
     return False
