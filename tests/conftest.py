@@ -100,8 +100,10 @@ def built_clean(small_clean_landing, tmp_path_factory) -> Built:
     base = tmp_path_factory.mktemp("built_clean")
     shutil.copytree(small_clean_landing, base / "landing")
     add_616_sale(base / "landing")
+    # dbt's debug file log (every statement; the project's default is info): test_dbt_prestart
+    # reads its parse messages, and a failing test's dbt.log then shows each query.
     proc = run_cli("build", "--landing", str(base / "landing"), "--warehouse", str(base / "wh" / "dualwheel.duckdb"),
-                   "-q", env=cli_env(base), check=True)
+                   "-q", env=cli_env(base, DBT_LOG_LEVEL_FILE="debug"), check=True)
     return Built(base, proc)
 
 

@@ -83,7 +83,9 @@
     {% set ns = namespace(sql=filters[key] | replace('{this}', relation | string)) %}
     {% for name in ['int_changed_order_versions', 'int_changed_follow_versions', 'int_t0_changes', 'int_affected_order_dates',
                     'int_affected_activity_dates', 'int_affected_live_sessions', 'int_affected_cohort_buyers'] %}
-        {% set ns.sql = ns.sql | replace('{' ~ name ~ '}', dw_model_relation(name) | string) %}
+        {% if '{' ~ name ~ '}' in ns.sql %}
+            {% set ns.sql = ns.sql | replace('{' ~ name ~ '}', dw_model_relation(name) | string) %}
+        {% endif %}
     {% endfor %}
     {{ return(ns.sql) }}
 {% endmacro %}

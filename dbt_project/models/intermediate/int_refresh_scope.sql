@@ -8,6 +8,7 @@
     fed can no longer be found;
   - the roster changed: brand/role/name re-label history (T0 is per brand).
 #}
+{{ config(post_hook="{{ dw_remember_refresh_scope() }}") }}
 {%- set requested = flags.FULL_REFRESH or dw_engine_rebuilds_in_full() or var('full_refresh_all', false) -%}
 with
 
