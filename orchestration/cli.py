@@ -61,9 +61,9 @@ def _load_definitions(settings, *, show_progress: bool):
     _open_dagster_instance(Path(os.environ["DAGSTER_HOME"]))
     if _DEFINITIONS is None:  # loading costs seconds; a build runs two jobs
         # (importing it also imports dagster-dbt without dbt-core: see orchestration/definitions.py)
-        from orchestration.definitions import defs
+        from orchestration.definitions import defs_for_cli
 
-        _DEFINITIONS = defs()
+        _DEFINITIONS = defs_for_cli()
     return _DEFINITIONS
 
 

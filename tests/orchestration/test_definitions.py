@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs as load_defs
+from orchestration.definitions import defs_for_cli
 
 SNAPSHOT = Path(__file__).with_name("asset_specs.json")
 MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurchase",
@@ -24,6 +25,17 @@ MARTS = ["fct_gmv_by_source_daily", "fct_dual_wheel_daily", "fct_cohort_repurcha
 @pytest.fixture(scope="module")
 def repo():
     return load_defs().get_repository_def()
+
+
+def test_the_cli_executes_the_code_location_s_definitions(repo):
+    cli = defs_for_cli()
+    cli_repo = cli.get_repository_def()
+    assert _spec_snapshot(cli_repo) == _spec_snapshot(repo)
+    assert sorted(j.name for j in cli_repo.get_all_jobs()) == sorted(j.name for j in repo.get_all_jobs())
+    assert sorted(s.name for s in cli_repo.schedule_defs) == sorted(s.name for s in repo.schedule_defs)
+    assert sorted(s.name for s in cli_repo.sensor_defs) == sorted(s.name for s in repo.sensor_defs)
+    assert sorted(cli.resources) == sorted(load_defs().resources)
+    assert cli_repo.name == repo.name  # the UI origin stamped on CLI runs names it
 
 
 def _spec_snapshot(repo) -> dict:

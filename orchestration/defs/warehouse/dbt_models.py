@@ -308,26 +308,55 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             con = None  # the figures are extras; the dbt failure is what the user needs to see
         # All of them at once, so Dagster's SQLite event log stores them in batches.
         stack.enter_context(stored_together(context.instance, context.run.run_id))
-        for event in events:
-            yield _with_figures(context, con, event) if con is not None else event
+        figures = stack.enter_context(_figures_ahead(context, con, events)) if con is not None else {}
+        for index, event in enumerate(events):
+            yield _with_figures(context, event, figures[index].result()) if index in figures else event
     if failure is not None:
         raise failure
 
 
-def _with_figures(context: dg.AssetExecutionContext, con, event):
-    """A dbt event with what the UI shows: figures of the warn-only contract checks; grain, row
-    count, date range and preview of each materialized model."""
+def _figures_query(context: dg.AssetExecutionContext, event):
+    """What the UI shows beside a dbt event, as a function of a connection (None: nothing): the
+    figures of the warn-only contract checks; row count, date range and preview of each model."""
     if isinstance(event, dg.AssetCheckResult) and event.check_name in OBSERVED_FIGURES:
-        figures, description = OBSERVED_FIGURES[event.check_name](con)
+        return OBSERVED_FIGURES[event.check_name]
+    if isinstance(event, dg.Output):
+        name = context.asset_key_for_output(event.output_name).path[-1]
+        return lambda con: table_metadata(con, name)
+    return None
+
+
+@contextlib.contextmanager
+def _figures_ahead(context: dg.AssetExecutionContext, con, events: list):
+    """{event index: future of its figures}, queried in event order by one thread with a cursor of
+    its own while this one hands the events before it to Dagster (a 10M-order nightly: ~0.35 s
+    of queries for ~30 models, which used to run one by one between the events)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cursor = con.cursor()  # a DuckDB connection is not for two threads at once; a cursor is its own
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dualwheel-figures")
+    try:
+        futures = {}
+        for index, event in enumerate(events):
+            query = _figures_query(context, event)
+            if query is not None:
+                futures[index] = pool.submit(query, cursor)
+        yield futures
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        cursor.close()
+
+
+def _with_figures(context: dg.AssetExecutionContext, event, figures):
+    """A dbt event with its figures (from _figures_query) and, for a model, its grain."""
+    if isinstance(event, dg.AssetCheckResult):
+        figures, description = figures
         return dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
                                    severity=event.severity, metadata={**event.metadata, **figures},
                                    description=None if event.passed else description)
-    if isinstance(event, dg.Output):
-        key = context.asset_key_for_output(event.output_name)
-        grain = context.assets_def.specs_by_key[key].metadata.get("grain")
-        extra = {**({"grain": grain} if grain else {}), **table_metadata(con, key.path[-1])}
-        return event.with_metadata({**event.metadata, **extra})
-    return event
+    key = context.asset_key_for_output(event.output_name)
+    grain = context.assets_def.specs_by_key[key].metadata.get("grain")
+    return event.with_metadata({**event.metadata, **({"grain": grain} if grain else {}), **figures})
 
 
 # Tables dbt reads that no model builds: declared so the UI shows them in their layer with a
