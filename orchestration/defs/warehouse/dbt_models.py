@@ -329,8 +329,9 @@ def _figures_query(context: dg.AssetExecutionContext, event):
 @contextlib.contextmanager
 def _figures_ahead(context: dg.AssetExecutionContext, con, events: list):
     """{event index: future of its figures}, queried in event order by one thread with a cursor of
-    its own while this one hands the events before it to Dagster (a 10M-order nightly: ~0.35 s
-    of queries for ~30 models, which used to run one by one between the events)."""
+    its own while this one hands the events before it to Dagster. They used to be queried one by
+    one between the events: in a 10M-order nightly the loop over the ~340 events took 0.64-0.73 s
+    that way, 0.52-0.61 s this way (3 runs each)."""
     from concurrent.futures import ThreadPoolExecutor
 
     cursor = con.cursor()  # a DuckDB connection is not for two threads at once; a cursor is its own
