@@ -71,10 +71,10 @@
 {% endmacro %}
 
 
-{# The relation of one of this project's models, for hooks (which cannot call ref()). #}
-{# Looked up by unique_id instead of a Jinja loop over graph.nodes (~200) per call: a scoped
-   test's filter makes up to 8 calls (macros/test_scope.sql). Tests' compile time in a 10M-order
-   nightly: 1.49-1.62 -> 1.43-1.49 s of thread time. #}
+{# The relation of one of this project's models, for hooks (which cannot call ref()). Looked up
+   by unique_id instead of a Jinja loop over graph.nodes (~200) per call: a scoped test's filter
+   makes up to 8 calls (macros/test_scope.sql). Tests' compile time in a 10M-order nightly:
+   1.49-1.62 -> 1.43-1.49 s of thread time. #}
 {% macro dw_model_relation(name) %}
     {% set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) %}
     {% if node is none %}

@@ -330,7 +330,7 @@ def test_a_sampled_batch_travels_as_its_sample_and_gives_the_in_process_results(
 def test_a_stopped_background_process_exits_cleanly_and_leaves_nothing_behind():
     # The GX process skips the interpreter's teardown (~1 s) but must still exit 0 and unlink
     # what multiprocessing created in it (else the resource tracker warns after the last line).
-    code = ("import sys; from ingestion import quality; w = quality.start_background_process(); "
+    code = ("from ingestion import quality; w = quality.start_background_process(); "
             "import polars as pl; w.submit('orders', pl.DataFrame({'order_id': ['1']})); w.results(); "
             "p = w._process; quality.stop_background_process(); print(p.exitcode)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
