@@ -138,7 +138,12 @@
     {% if remembered is not none %}
         {{ return(remembered) }}
     {% endif %}
-    {% set scope = scope_relation if scope_relation is not none else ref('int_refresh_scope') %}
+    {{ return(dw_read_scope_is_full(scope_relation if scope_relation is not none else ref('int_refresh_scope'))) }}
+{% endmacro %}
+
+
+{# int_refresh_scope's one is_full_refresh value, as a boolean (engines return it as a bool, 1 or text). #}
+{% macro dw_read_scope_is_full(scope) %}
     {% set rows = run_query('select is_full_refresh from ' ~ scope) %}
     {{ return(rows.columns[0].values()[0] in (true, 1, 'true', 'True')) }}
 {% endmacro %}
@@ -152,9 +157,7 @@
    an answer of the table's previous build. #}
 {% macro dw_remember_refresh_scope() %}
     {% if execute and not (flags.FULL_REFRESH or dw_engine_rebuilds_in_full()) %}
-        {% set rows = run_query('select is_full_refresh from ' ~ this) %}
-        {% do graph.setdefault('dw_refresh_scope', {}).update(
-            {invocation_id: rows.columns[0].values()[0] in (true, 1, 'true', 'True')}) %}
+        {% do graph.setdefault('dw_refresh_scope', {}).update({invocation_id: dw_read_scope_is_full(this)}) %}
     {% endif %}
 {% endmacro %}
 

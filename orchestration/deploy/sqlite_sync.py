@@ -37,8 +37,9 @@ landing (CPU, min of 3, `dualwheel ingest`): storing the run's 405 events 1.91 s
 (212 -> 1,490 events/s), the run's main process 7.0 s -> 5.1 s; `dualwheel build`, 944 events:
 5.3 s -> 1.9 s (177 -> 490 events/s), its main process 11.7 s -> 8.4 s. The dbt step's events
 (step outputs, materializations and check evaluations) carry no batch metadata, since dagster-dbt
-sends none; `stored_together` gives it to the ~340 events that step yields at once. Serializing an event is ~0.1 ms (2.5 KB), so trimming
-the metadata every partition's materialization repeats would not pay.
+sends none; `stored_together` gives it to the ~340 events that step yields at once. Serializing
+an event is ~0.1 ms (2.5 KB), so trimming the metadata every partition's materialization repeats
+would not pay.
 
 A server with a Postgres instance (orchestration/deploy/README.md) is not affected: everything
 here only touches SQLite connections, Dagster's SQLite event log class, and the batch size of
