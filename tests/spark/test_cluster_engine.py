@@ -150,27 +150,13 @@ def test_cli_on_the_cluster_fails_cleanly_then_publishes_what_duckdb_publishes(s
     assert failed.stderr.strip().splitlines()[-1].startswith("hint: ")
     assert sha256_of(published) == before
 
-    # Without it the next run is green and publishes the same raw rows as the DuckDB engine.
+    # Without it the next run, a build on the cluster (ingestion and dbt on its executors), is green.
+    # It publishes the marts and every check it evaluated in audit.check_results, as a DuckDB-engine
+    # build does: the CLI's count is the table's count.
     (landing / day / BAD_FILE_NAME).unlink()
-    ok = run_cli("ingest", "--landing", str(landing), "--warehouse", str(published), "-q", env=env, timeout=900)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert (published.with_name("dw.lake") / "tables").is_dir()  # the default lake: beside the warehouse
-    with duckdb.connect(str(published), read_only=True) as ours, duckdb.connect(str(duck), read_only=True) as theirs:
-        for table in ("raw.accounts", "raw.orders", "raw.follows", "raw.live_traffic"):
-            columns = [c for (c,) in theirs.execute(
-                "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
-                "order by ordinal_position", [table]).fetchall()]
-            query = f"select {', '.join(columns)} from {table}"
-            assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall()), table
-            assert ours.sql(f"describe {query}").fetchall() == theirs.sql(f"describe {query}").fetchall(), table
-        query = ("select path, export, landing_date, sha256, rows_read, rows_accepted, rows_rejected, gate_verdict, "
-                 "mapping_digest from audit.ingested_files")
-        assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall())
-
-    # A build on the cluster (dbt on its executors) publishes the marts and every check it evaluated
-    # in audit.check_results, as a DuckDB-engine build does: the CLI's count is the table's count.
     built = run_cli("build", "--landing", str(landing), "--warehouse", str(published), "-q", env=env, timeout=1500)
     assert built.returncode == 0, built.stdout + built.stderr
+    assert (published.with_name("dw.lake") / "tables").is_dir()  # the default lake: beside the warehouse
     counted = re.search(r"build on Spark succeeded in \d+ s: checks (\d+) passed, (\d+) warned, (\d+) failed",
                         built.stdout)
     assert counted, built.stdout
@@ -186,6 +172,23 @@ def test_cli_on_the_cluster_fails_cleanly_then_publishes_what_duckdb_publishes(s
             ("raw/orders", "orders_reject_share_within_threshold"), ("raw/orders", "landing_is_fresh")} <= names
     assert sum(1 for a, _ in names if a.startswith("marts/")) >= 20  # the dbt tests, on their models
     assert {"fct_dual_wheel_daily", "fct_gmv_by_source_daily", "dim_accounts"} <= marts
+
+    # An ingest then publishes the lake's raw tables (a build publishes marts and audit): the same
+    # rows, types and file audit as the DuckDB engine's. Ingesting before the build instead read
+    # the whole landing again on the cluster (53 s against 33 s for this run, which reads nothing).
+    again = run_cli("ingest", "--landing", str(landing), "--warehouse", str(published), "-q", env=env, timeout=900)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with duckdb.connect(str(published), read_only=True) as ours, duckdb.connect(str(duck), read_only=True) as theirs:
+        for table in ("raw.accounts", "raw.orders", "raw.follows", "raw.live_traffic"):
+            columns = [c for (c,) in theirs.execute(
+                "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
+                "order by ordinal_position", [table]).fetchall()]
+            query = f"select {', '.join(columns)} from {table}"
+            assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall()), table
+            assert ours.sql(f"describe {query}").fetchall() == theirs.sql(f"describe {query}").fetchall(), table
+        query = ("select path, export, landing_date, sha256, rows_read, rows_accepted, rows_rejected, gate_verdict, "
+                 "mapping_digest from audit.ingested_files")
+        assert _raw_rows(ours.execute(query).fetchall()) == _raw_rows(theirs.execute(query).fetchall())
 
 
 def test_a_worker_killed_mid_ingestion_loses_and_doubles_no_row(spark_cluster, messy_landing, tmp_path):
