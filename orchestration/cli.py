@@ -262,7 +262,7 @@ def _pending_dates(settings) -> list[str]:
 # of one core in the 10M-order build's first step). A background process does that while this
 # one loads Dagster, and then validates the batches sent to it (quality.start_background_process).
 # What travels is quality.prepare_batch's output: a 1M-row chunk of a backfill goes as its
-# 200k-row sample of the suite's columns (the exact recounts stay here), so the hand-over no
+# 50k-row sample of the suite's columns (the exact recounts stay here), so the hand-over no
 # longer grows with the backfill. (It used to be the whole chunk: ~0.6 s per 1M rows, which made
 # the 365-day 10M build ~8 s slower in the background and kept big backfills in-process.)
 

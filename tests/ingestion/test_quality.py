@@ -237,7 +237,23 @@ def test_large_batches_are_sampled_but_error_counts_stay_exact(monkeypatch):
     assert not r.success
     assert r.observed_value == "1 of 400 rows unexpected (0.25%) [exact, whole batch]"
     assert results["orders_batch_is_not_empty"].observed_value == "400 rows"
-    assert "sample of 50 of 400 rows" in results["orders_refunded_share_at_most_50pct"].observed_value
+    assert results["orders_refunded_share_at_most_50pct"].observed_value == \
+        "status = refunded in 80 of 400 rows (20.00%; limit 50%) [exact, whole batch]"
+
+
+def test_a_warn_share_the_sample_cannot_see_is_counted_over_the_whole_batch(monkeypatch):
+    monkeypatch.setattr(q, "MAX_VALIDATED_ROWS", 50)
+    # Every row outside the sample (every 8th row from the first) is refunded: 350 of 400.
+    df = _orders(400).with_row_index("i").with_columns(
+        status=pl.when(pl.col("i") % 8 != 0).then(pl.lit("refunded")).otherwise(pl.lit("paid"))).drop("i")
+    warn = _by_name(q.validate_batch("orders", df, landing_date=LANDING))["orders_refunded_share_at_most_50pct"]
+    assert not warn.success and warn.severity == "warn"
+    assert warn.observed_value == "status = refunded in 350 of 400 rows (87.50%; limit 50%) [exact, whole batch]"
+    # Table-level checks without a row rule still say what GX saw.
+    live = pl.concat([_live()] * 20)
+    watch = _by_name(q.validate_batch("live_traffic", live, landing_date=LANDING))[
+        "live_traffic_avg_watch_per_viewer_at_most_4h"]
+    assert watch.success and watch.observed_value.endswith(f"[GX on an evenly spaced sample of 45 of {live.height} rows]")
 
 
 def test_results_are_deterministic():
