@@ -168,3 +168,40 @@ select * from renamed
         group by versions.{{ partition_by }}
     )
 {% endmacro %}
+
+
+{#
+  A filter on `alias` (rows of `relation`, a raw table): its `key` is one of `keys`' (a CTE or
+  relation with a `key` column; a few thousand of them in a nightly run). The bounds by the keys'
+  min and max never change the answer; where ids grow with time (Kuaishou's order ids do) they
+  let DuckDB skip the row groups of older files by their min/max. DuckDB then reads the matching
+  rows back by row id: the semi-join alone scanned every column of every row (raw.orders: 20.8M
+  rows, 1.24 s of scan CPU in a 10M-order nightly).
+  Measured on that nightly's state (DuckDB, CTAS, x3): the 116k versions of 68k changed orders
+  0.84-1.00 s as a plain semi-join, 0.40-0.49 s by row id, 0.26-0.29 s with the bounds,
+  0.17-0.19 s with both (int_changed_order_versions in dbt: 1.87 -> 0.5-0.8 s); the copies of
+  12k changed follow events 0.13 -> 0.011 s. Spark (always a full scope) and dbt unit tests
+  (fixture CTEs have no row ids) take the plain form.
+#}
+{% macro dw_key_in(relation, alias, key, keys) %}
+    {{ return(adapter.dispatch('dw_key_in')(relation, alias, key, keys)) }}
+{% endmacro %}
+
+{% macro dw_key_in_bounds(expression, key, keys) -%}
+    {{ expression }} in (select {{ key }} from {{ keys }})
+    and {{ expression }} between (select min({{ key }}) from {{ keys }}) and (select max({{ key }}) from {{ keys }})
+{%- endmacro %}
+
+{% macro default__dw_key_in(relation, alias, key, keys) -%}
+    {{ dw_key_in_bounds(alias ~ '.' ~ key, key, keys) }}
+{%- endmacro %}
+
+{% macro duckdb__dw_key_in(relation, alias, key, keys) -%}
+    {%- if '__dbt__cte__' in (relation | string) -%}
+        {{ return(default__dw_key_in(relation, alias, key, keys)) }}
+    {%- endif -%}
+    {{ alias }}.rowid in (
+        select rowid from {{ relation }}
+        where {{ dw_key_in_bounds(key, key, keys) }}
+    )
+{%- endmacro %}

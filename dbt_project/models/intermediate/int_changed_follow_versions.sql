@@ -45,7 +45,7 @@ versions as (
     left join accounts
         on raw_follows.account_id = accounts.account_id
 
-    where raw_follows.event_id in (select event_id from changed_event_ids)
+    where {{ dw_key_in(source('raw', 'follows'), 'raw_follows', 'event_id', 'changed_event_ids') }}
 
 )
 

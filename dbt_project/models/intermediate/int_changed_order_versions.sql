@@ -47,7 +47,7 @@ versions as (
     left join accounts
         on raw_orders.account_id = accounts.account_id
 
-    where raw_orders.order_id in (select order_id from changed_order_ids)
+    where {{ dw_key_in(source('raw', 'orders'), 'raw_orders', 'order_id', 'changed_order_ids') }}
 
 )
 
