@@ -171,9 +171,9 @@ select * from renamed
 
 
 {#
-  A filter on `alias` (rows of `relation`, a raw table): its `key` is one of `keys`' (a CTE or
-  relation with a `key` column; a few thousand of them in a nightly run). The bounds by the keys'
-  min and max never change the answer; where ids grow with time (Kuaishou's order ids do) they
+  A filter on `alias` (rows of `relation`, a raw TABLE: a view has no row ids): its `key` is one
+  of `keys`' (a CTE or relation with a `key` column; 68k changed order ids in a 10M-order
+  nightly). The bounds by the keys' min and max never change the answer; where ids grow with time (Kuaishou's order ids do) they
   let DuckDB skip the row groups of older files by their min/max. DuckDB then reads the matching
   rows back by row id: the semi-join alone scanned every column of every row (raw.orders: 20.8M
   rows, 1.24 s of scan CPU in a 10M-order nightly).
