@@ -224,13 +224,18 @@ def machine() -> dict:
         [str(PY), "-c", "import importlib.metadata as m, sys; print(sys.version.split()[0]); "
          "[print(p, m.version(p)) for p in ('duckdb','polars','pyarrow','dagster','dagster-dbt','dbt-core','dbt-duckdb')]"],
         capture_output=True, text=True).stdout.split("\n")
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "ingestion", "orchestration", "dbt_project"],
-                           capture_output=True, text=True).stdout.strip()
     return {"cores": os.cpu_count(), "ram_gb": round(mem_kb / 2**20, 1), "cpu": cpu,
             "kernel": platform.release(), "python": versions[0],
             "versions": dict(line.split(" ", 1) for line in versions[1:] if " " in line),
-            "git": rev + (" (+ uncommitted changes)" if dirty else ""), "loadavg_start": os.getloadavg()}
+            "git": git_rev(ROOT), "loadavg_start": os.getloadavg()}
+
+
+def git_rev(src: Path) -> str:
+    """The checkout's commit, marked when the measured code (not only docs) has uncommitted edits."""
+    rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "ingestion", "orchestration", "dbt_project"],
+                           capture_output=True, text=True).stdout.strip()
+    return rev + (" (+ uncommitted changes)" if dirty else "")
 
 
 # ------------------------------------------------------------------------------ run
@@ -282,7 +287,7 @@ def bench_profile(profile: str, size_label: str, cache: Path, only: set[str], re
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(src)}
     for var in ("DUALWHEEL_LANDING", "DUALWHEEL_WAREHOUSE", "DUALWHEEL_ENGINE", "DAGSTER_HOME"):
         env.pop(var, None)
-    res: dict = {"profile": profile, "size": size, "label": size_label, "src": str(src),
+    res: dict = {"profile": profile, "size": size, "label": size_label, "src": str(src), "git": git_rev(src),
                  "started": dt.datetime.now().isoformat(timespec="seconds"), "runs": []}
     res["generate"] = generate(size, base, env, flags)
     gen = base / "gen366"
@@ -393,7 +398,8 @@ def render(cache: Path, mach: dict) -> str:
          "## Machine", "",
          f"- {mach['cores']} cores, {mach['ram_gb']} GB RAM, {mach['cpu']}, Linux {mach['kernel']}",
          f"- Python {mach['python']}; " + ", ".join(f"{k} {v}" for k, v in mach["versions"].items()),
-         f"- code: git {mach['git']}", "",
+         f"- code measured: " + (", ".join(f"{r['profile']} {r['label']} at git {r['git']}" for r in results if r.get("git"))
+                                 or "not recorded") + f"; this file rendered at git {mach['git']}", "",
          "## Profiles (the shape of the exports)", "",
          "| profile | size | order rows / orders | files | CSV+parquet GB | shape |", "|---|---|---:|---:|---:|---|"]
     for r in results:
