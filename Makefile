@@ -10,7 +10,7 @@ WAREHOUSE ?= warehouse/dualwheel.duckdb
 # Dagster's home (run history) lives beside the warehouse: warehouse/dualwheel.dagster for the
 # default one (orchestration.settings.dagster_home_for); set DAGSTER_HOME to put it elsewhere.
 
-.PHONY: setup demo test test-fast ui bench clean lint
+.PHONY: setup demo test test-fast ui bench clean
 # Java 17 is needed only by the Spark engine (`--engine spark`): a DuckDB-only user must not be
 # blocked, so a missing `java` is one line of advice, not a failed setup.
 setup: $(STAMP)
