@@ -227,13 +227,15 @@ def _not_in_future(export: str, col: str) -> _Check:
 
 
 def _share_at_most_half(export: str, col: str, value: str, why_name: str) -> _Check:
-    # "value" rows must be at most 50% of the batch: GX's mostly=0.5 on NOT in {value}.
+    # "value" rows must be at most 50% of the batch: GX's mostly=0.5 on NOT in {value}; the
+    # exact recount of a sampled batch reads the same `mostly`.
+    mostly = 0.5
     return _Check(
         f"{export}_{why_name}", WARN, col, (col,),
         lambda gxe: gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=[value],
-                                                       mostly=0.5),
+                                                       mostly=mostly),
         bad=lambda p: pl.col(col) == value,
-        mostly=0.5,
+        mostly=mostly,
         share_label=f"{col} = {value}",
     )
 
@@ -527,10 +529,9 @@ def _observed(export: str, check: _Check, res: Any, df: pl.DataFrame,
     if "unexpected_count" in result:
         checked = (result.get("element_count") or 0) - (result.get("missing_count") or 0)
         bad = result.get("unexpected_count") or 0
-        pct = 100.0 * bad / checked if checked else 0.0
+        text = _counted(check, bad, checked)
         if check.share_label:
-            return f"{check.share_label} in {bad} of {checked} rows ({pct:.2f}%; limit 50%)"
-        text = f"{bad} of {checked} rows unexpected ({pct:.2f}%)"
+            return text
         if check.mostly < 1.0:
             text += f"; tolerated {100 * (1 - check.mostly):.0f}%"
         examples = (result.get("partial_unexpected_list") or [])[:_EXAMPLES]
@@ -543,6 +544,14 @@ def _observed(export: str, check: _Check, res: Any, df: pl.DataFrame,
     if "observed_value" in result:
         return _fmt(result["observed_value"])
     return "n/a"
+
+
+def _counted(check: _Check, bad: int, checked: int) -> str:
+    """How many rows a row-level check found unexpected, worded alike by GX and the exact recount."""
+    pct = 100.0 * bad / checked if checked else 0.0
+    if check.share_label:
+        return f"{check.share_label} in {bad} of {checked} rows ({pct:.2f}%; limit 50%)"
+    return f"{bad} of {checked} rows unexpected ({pct:.2f}%)"
 
 
 def _sample(df: pl.DataFrame, limit: int) -> pl.DataFrame:
@@ -569,10 +578,7 @@ def _exact(checks: Sequence[_Check], df: pl.DataFrame,
     for i, check in enumerate(exact):
         checked, bad = int(row[2 * i]), int(row[2 * i + 1])
         success = checked == 0 or (checked - bad) / checked >= check.mostly
-        pct = 100.0 * bad / checked if checked else 0.0
-        seen = (f"{check.share_label} in {bad} of {checked} rows ({pct:.2f}%; limit 50%)" if check.share_label
-                else f"{bad} of {checked} rows unexpected ({pct:.2f}%)")
-        out[check.name] = (success, f"{seen} [exact, whole batch]")
+        out[check.name] = (success, f"{_counted(check, bad, checked)} [exact, whole batch]")
     return out
 
 

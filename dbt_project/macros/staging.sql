@@ -173,10 +173,10 @@ select * from renamed
 {#
   A filter on `alias` (rows of `relation`, a raw TABLE: a view has no row ids): its `key` is one
   of `keys`' (a CTE or relation with a `key` column; 68k changed order ids in a 10M-order
-  nightly). The bounds by the keys' min and max never change the answer; where ids grow with time (Kuaishou's order ids do) they
-  let DuckDB skip the row groups of older files by their min/max. DuckDB then reads the matching
-  rows back by row id: the semi-join alone scanned every column of every row (raw.orders: 20.8M
-  rows, 1.24 s of scan CPU in a 10M-order nightly).
+  nightly). The bounds by the keys' min and max never change the answer; where ids grow with
+  time (Kuaishou's order ids do) they let DuckDB skip the row groups of older files by their
+  min/max. DuckDB then reads the matching rows back by row id: the semi-join alone scanned every
+  column of every row (raw.orders: 20.8M rows, 1.24 s of scan CPU in a 10M-order nightly).
   Measured on that nightly's state (DuckDB, CTAS, x3): the 116k versions of 68k changed orders
   0.84-1.00 s as a plain semi-join, 0.40-0.49 s by row id, 0.26-0.29 s with the bounds,
   0.17-0.19 s with both (int_changed_order_versions in dbt: 1.87 -> 0.5-0.8 s); the copies of
